@@ -1,0 +1,104 @@
+"""The per-visit state that feature folding keeps between batches, in JSON-friendly types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+STATE_VERSION: Final = 1
+# "Not yet / never" for the time-to-X features: later than any real value (those are capped
+# here too), so "slower" and "not at all" lie on the same side of the scale for the model.
+NOT_YET_S: Final = 600.0
+# "Not measured" for ratios and speeds that need samples the visit does not have yet
+# (no pointer path on a touch screen, no click, no product page). The model imputes these.
+NOT_MEASURED: Final = -1.0
+IDLE_GAP_MS: Final = 2_000  # a silence longer than this inside a page view counts as idle
+MOVE_GAP_MS: Final = 500  # moves are sampled at <= 20 Hz while moving: a longer gap is a stop
+SCROLL_GAP_MS: Final = 2_000
+HESITATION_MS: Final = 1_000  # a click after this long without any event is a hesitant click
+MAX_DWELL_MS: Final = 300_000  # a page left open longer than this was abandoned, not read
+MAX_TRACKED_PAGES: Final = 64
+DEFAULT_MIN_EVIDENCE: Final = 4.0
+
+
+@dataclass
+class PageState:
+    """What one page view still needs to remember between batches."""
+
+    kind: str
+    start: int  # epoch ms (the batch's t0)
+    end: int  # epoch ms: last activity, or when the next page view started
+    seen: bool = False  # its `page` event was folded
+    pid: str = ""
+    last_seq: int = -1
+    last_t: int = -1  # ms since t0 of the latest event
+    depth: float = 0.0
+    milestones: int = 0  # depth quartiles already credited as evidence
+    mx: float = 0.0
+    my: float = 0.0
+    mt: int = -1  # last pointer sample (t = -1: none)
+    sx: float = 0.0
+    sy: float = 0.0
+    slen: float = 0.0  # open pointer segment: where it started and its path length
+    scy: float = 0.0
+    sct: int = -1  # last scroll sample (t = -1: none)
+
+
+@dataclass
+class FeatureState:
+    """Everything needed to compute a visit's features, in JSON-friendly types."""
+
+    counts: dict[str, float] = field(default_factory=dict)
+    first_abs: int = -1
+    last_abs: int = -1
+    first_add: int = -1
+    first_checkout: int = -1
+    first_product: int = -1
+    viewed: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    sort: str = ""  # the catalog's current sort, filters and category as last seen
+    on_sale: bool = False
+    category: str = ""
+    current: str = ""  # pvid of the latest page view started
+    touch: bool = False
+    pages: dict[str, PageState] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state as plain JSON types."""
+        data = asdict(self)
+        data["v"] = STATE_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureState:
+        """Rebuild a state from `to_dict()` output."""
+        if data.get("v") != STATE_VERSION:
+            raise ValueError(f"unsupported feature state version {data.get('v')!r}")
+        fields = {k: v for k, v in data.items() if k not in ("v", "pages")}
+        state = cls(**fields)
+        state.counts = dict(state.counts)
+        state.viewed = list(state.viewed)
+        state.categories = list(state.categories)
+        state.pages = {pvid: PageState(**page) for pvid, page in data["pages"].items()}
+        return state
+
+    def add(self, name: str, amount: float = 1.0) -> None:
+        """Increment one raw counter."""
+        self.counts[name] = self.counts.get(name, 0.0) + amount
+
+    def count(self, name: str) -> float:
+        """Return one raw counter (0 if never incremented)."""
+        return self.counts.get(name, 0.0)
+
+
+def page_kind(path: str) -> str:
+    """Classify a storefront path: product, catalog, cart, checkout, tutorials, order, home."""
+    bare = urlsplit(path).path.rstrip("/") or "/"
+    if bare.startswith("/product/"):
+        return "product"
+    for kind in ("catalog", "cart", "checkout", "tutorials", "order"):
+        if bare == f"/{kind}" or bare.startswith(f"/{kind}/"):
+            return kind
+    return "home" if bare == "/" else "other"

@@ -1,0 +1,435 @@
+"""Fold tracker batches into a small per-visit state and read behavioural features from it.
+
+Pure: no I/O. The server keeps one `FeatureState` per visit (as `to_dict()` JSON in Redis),
+folds each batch in as it arrives and asks for `feature_vector()` when it re-predicts.
+Folding costs time proportional to the batch; reading the features costs time proportional
+to the number of page views kept (at most `MAX_TRACKED_PAGES`), never to the event history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from personas_engine.feature_state import (
+    DEFAULT_MIN_EVIDENCE,
+    HESITATION_MS,
+    IDLE_GAP_MS,
+    MAX_DWELL_MS,
+    MAX_TRACKED_PAGES,
+    MOVE_GAP_MS,
+    NOT_MEASURED,
+    NOT_YET_S,
+    SCROLL_GAP_MS,
+    FeatureState,
+    PageState,
+    page_kind,
+)
+
+__all__ = [
+    "DEFAULT_MIN_EVIDENCE",
+    "FEATURE_NAMES",
+    "NOT_MEASURED",
+    "NOT_YET_S",
+    "FeatureState",
+    "PageState",
+    "evidence",
+    "feature_vector",
+    "features_of",
+    "fold_batch",
+    "fold_batches",
+    "page_kind",
+]
+
+FEATURE_NAMES: Final = (
+    "products_viewed",
+    "product_views",
+    "distinct_categories",
+    "back_and_forth",
+    "mean_dwell_per_product_s",
+    "max_scroll_depth_mean",
+    "product_scroll_depth_mean",
+    "scroll_speed_px_s",
+    "pointer_speed_px_s",
+    "path_straightness",
+    "idle_ratio",
+    "hesitation_ratio",
+    "price_hovers",
+    "discount_hovers",
+    "discount_hover_s",
+    "product_hovers",
+    "tutorial_hovers",
+    "price_sorts",
+    "discount_sorts",
+    "other_sorts",
+    "on_sale_filters",
+    "category_filters",
+    "coupon_interactions",
+    "searches",
+    "tutorial_views",
+    "catalog_views",
+    "add_to_cart_count",
+    "time_to_first_add_s",
+    "cart_to_checkout_s",
+    "time_to_first_product_s",
+    "checkout_reached",
+    "clicks",
+    "pages_per_minute",
+    "visit_duration_s",
+    "events_seen",
+    "touch_device",
+)
+
+_HOVER_COUNTERS: Final = {
+    "price": "price_hovers",
+    "discount": "discount_hovers",
+    "product": "product_hovers",
+    "tutorial": "tutorial_hovers",
+}
+_PAGE_COUNTERS: Final = {
+    "catalog": "catalog_views",
+    "cart": "cart_views",
+    "checkout": "checkout_views",
+    "tutorials": "tutorial_views",
+}
+
+
+class _At(NamedTuple):
+    """When and where an event happened, as its handler needs it."""
+
+    t: int  # ms since the page view's t0
+    abs: int  # epoch ms
+    gap: int  # ms since the previous event of the same page view
+    path: str  # the batch's path
+
+
+def fold_batch(state: FeatureState, batch: Mapping[str, Any]) -> FeatureState:
+    """Fold one tracker batch into the state in place (a repeated (pvid, seq) is ignored)."""
+    pvid = str(batch["pvid"])
+    seq = int(batch["seq"])
+    t0 = int(batch["t0"])
+    page = state.pages.get(pvid)
+    if page is None:
+        page = PageState(kind=page_kind(str(batch.get("path", ""))), start=t0, end=t0)
+        state.pages[pvid] = page
+        _start_page(state, pvid, page)
+    elif seq <= page.last_seq:
+        return state  # batches of a page view arrive in order: this one was already folded
+    page.last_seq = seq
+    for event in batch["events"]:
+        _fold_event(state, page, t0, event, str(batch.get("path", "")))
+    return state
+
+
+def fold_batches(state: FeatureState, batches: Iterable[Mapping[str, Any]]) -> FeatureState:
+    """Fold several batches in arrival order."""
+    for batch in batches:
+        fold_batch(state, batch)
+    return state
+
+
+def _start_page(state: FeatureState, pvid: str, page: PageState) -> None:
+    previous = state.pages.get(state.current)
+    if previous is not None and previous is not page and previous.start <= page.start:
+        _close_page(state, previous, page.start)
+    if previous is None or previous.start <= page.start:
+        state.current = pvid
+    if len(state.pages) > MAX_TRACKED_PAGES:
+        _evict_oldest(state)
+
+
+def _close_page(state: FeatureState, page: PageState, at_abs: int) -> None:
+    # The next page view started: the silence since this page's last event was reading time.
+    at_abs = min(at_abs, page.start + MAX_DWELL_MS)
+    last_abs = page.start + max(page.last_t, 0)
+    if at_abs - last_abs > IDLE_GAP_MS:
+        state.add("idle_ms", at_abs - last_abs)
+    page.end = max(page.end, at_abs)
+    page.last_t = max(page.last_t, at_abs - page.start)
+
+
+def _evict_oldest(state: FeatureState) -> None:
+    # Long visits keep the features of their oldest page views as retired totals.
+    pvid = min((p for p in state.pages if p != state.current), key=lambda p: state.pages[p].end)
+    page = state.pages.pop(pvid)
+    for name, value in _page_totals(page).items():
+        state.add("retired_" + name, value)
+
+
+def _fold_event(
+    state: FeatureState, page: PageState, t0: int, event: Mapping[str, Any], path: str
+) -> None:
+    kind = str(event.get("k", ""))
+    t = int(event.get("t", 0))
+    abs_t = t0 + t
+    state.add("events_seen")
+    state.first_abs = abs_t if state.first_abs < 0 else min(state.first_abs, abs_t)
+    state.last_abs = max(state.last_abs, abs_t)
+    gap = t - page.last_t if page.last_t >= 0 else t
+    if gap > IDLE_GAP_MS:
+        state.add("idle_ms", gap)
+    page.last_t = max(page.last_t, t)
+    page.end = max(page.end, min(abs_t, page.start + MAX_DWELL_MS))
+    handler = _HANDLERS.get(kind)
+    if handler is not None:
+        handler(state, page, event, _At(t, abs_t, gap, path))
+
+
+def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    if page.seen:
+        return
+    page.seen = True
+    path = str(ev.get("path") or at.path)
+    page.kind = page_kind(path)
+    state.add("page_views")
+    state.add("evidence")
+    if str(ev.get("dev", "")) in ("mobile", "tablet"):
+        state.touch = True
+    vh, dh = float(ev.get("vh", 0) or 0), float(ev.get("dh", 0) or 0)
+    if dh > 0:
+        # What the first screen shows is already seen; only deeper scrolling is evidence.
+        page.depth = min(1.0, vh / dh)
+        page.milestones = int(page.depth * 4)
+    if page.kind == "product":
+        pid = str(ev.get("pid") or urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+        page.pid = pid
+        state.add("product_views")
+        if pid in state.viewed:
+            state.add("back_and_forth")
+        else:
+            state.viewed.append(pid)
+        cat = str(ev.get("cat") or "")
+        if cat and cat not in state.categories:
+            state.categories.append(cat)
+        state.first_product = _earliest(state.first_product, at.abs)
+    elif page.kind == "catalog":
+        _on_catalog_path(state, path)
+    elif page.kind == "checkout":
+        state.first_checkout = _earliest(state.first_checkout, at.abs)
+    counter = _PAGE_COUNTERS.get(page.kind)
+    if counter is not None:
+        state.add(counter)
+
+
+def _on_catalog_path(state: FeatureState, path: str) -> None:
+    # The catalog keeps its sort and filters in the URL: a URL that changes them counts as the
+    # action, and the tracker's own sort/filter event for the same change does not count twice.
+    query = parse_qs(urlsplit(path).query)
+    _set_sort(state, query.get("sort", [""])[0])
+    _set_on_sale(state, query.get("on_sale", [""])[0] in ("1", "true"))
+    _set_category(state, query.get("category", [""])[0])
+
+
+def _set_sort(state: FeatureState, value: str) -> None:
+    if value and value != state.sort:
+        if value.startswith("price"):
+            state.add("price_sorts")
+        elif value == "discount":
+            state.add("discount_sorts")
+        else:
+            state.add("other_sorts")
+    state.sort = value
+
+
+def _set_on_sale(state: FeatureState, on: bool) -> None:
+    if on and not state.on_sale:
+        state.add("on_sale_filters")
+    state.on_sale = on
+
+
+def _set_category(state: FeatureState, slug: str) -> None:
+    if slug and slug != state.category:
+        state.add("category_filters")
+    state.category = slug
+
+
+def _on_move(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    x, y = float(ev.get("x", 0)), float(ev.get("y", 0))
+    if page.mt >= 0 and 0 < at.t - page.mt <= MOVE_GAP_MS:
+        step = math.hypot(x - page.mx, y - page.my)
+        state.add("move_px", step)
+        state.add("move_ms", at.t - page.mt)
+        page.slen += step
+    else:
+        _close_segment(state, page)
+        page.sx, page.sy, page.slen = x, y, 0.0
+    page.mx, page.my, page.mt = x, y, at.t
+
+
+def _close_segment(state: FeatureState, page: PageState) -> None:
+    if page.slen > 0:
+        state.add("seg_disp", math.hypot(page.mx - page.sx, page.my - page.sy))
+        state.add("seg_len", page.slen)
+    page.slen = 0.0
+
+
+def _on_scroll(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    y = float(ev.get("y", 0))
+    if page.sct >= 0 and 0 < at.t - page.sct <= SCROLL_GAP_MS:
+        state.add("scroll_px", abs(y - page.scy))
+        state.add("scroll_ms", at.t - page.sct)
+    page.scy, page.sct = y, at.t
+    depth = min(1.0, max(0.0, float(ev.get("d", 0))))
+    if depth > page.depth:
+        page.depth = depth
+        quartiles = int(depth * 4)
+        if quartiles > page.milestones:
+            state.add("evidence", quartiles - page.milestones)
+            page.milestones = quartiles
+
+
+def _on_click(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    state.add("clicks")
+    state.add("evidence")
+    if at.gap >= HESITATION_MS:
+        state.add("hesitant_clicks")
+    anchor = str(ev.get("a", ""))
+    # Applying a coupon also yields a `cart` coupon event; count the field and other coupon UI.
+    if "coupon" in anchor and ev.get("act") != "apply-coupon":
+        state.add("coupon_interactions")
+
+
+def _on_hover(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    counter = _HOVER_COUNTERS.get(str(ev.get("tag", "")))
+    if counter is None:
+        return
+    state.add(counter)
+    state.add("evidence")
+    if counter == "discount_hovers":
+        state.add("discount_hover_ms", float(ev.get("ms", 0)))
+
+
+def _on_cart(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    op = str(ev.get("op", ""))
+    state.add("evidence")
+    if op == "add":
+        state.add("add_to_cart_count")
+        state.first_add = _earliest(state.first_add, at.abs)
+    elif op == "checkout":
+        state.first_checkout = _earliest(state.first_checkout, at.abs)
+    elif op == "coupon":
+        state.add("coupon_interactions")
+
+
+def _on_search(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    state.add("searches")
+    state.add("evidence")
+
+
+def _on_sort(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    state.add("evidence")
+    _set_sort(state, str(ev.get("v", "")))
+
+
+def _on_filter(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    state.add("evidence")
+    if ev.get("f") == "on-sale":
+        _set_on_sale(state, not state.on_sale)  # the on-sale filter is a toggle
+    elif ev.get("f") == "category":
+        _set_category(state, str(ev.get("v", "")))
+
+
+_HANDLERS: Final = {
+    "page": _on_page,
+    "move": _on_move,
+    "scroll": _on_scroll,
+    "click": _on_click,
+    "hover": _on_hover,
+    "cart": _on_cart,
+    "search": _on_search,
+    "sort": _on_sort,
+    "filter": _on_filter,
+}
+
+
+def _earliest(current: int, candidate: int) -> int:
+    return candidate if current < 0 else min(current, candidate)
+
+
+_PAGE_TOTALS: Final = (
+    "page_ms",
+    "depth_sum",
+    "depth_n",
+    "seg_disp",
+    "seg_len",
+    "product_ms",
+    "product_depth_sum",
+)
+
+
+def _page_totals(page: PageState) -> dict[str, float]:
+    if not page.seen:
+        return {}
+    disp = math.hypot(page.mx - page.sx, page.my - page.sy) if page.slen > 0 else 0.0
+    totals = {
+        "page_ms": float(page.end - page.start),
+        "depth_sum": page.depth,
+        "depth_n": 1.0,
+        "seg_disp": disp,
+        "seg_len": page.slen,
+    }
+    if page.kind == "product":
+        totals["product_ms"] = float(page.end - page.start)
+        totals["product_depth_sum"] = page.depth
+    return totals
+
+
+def evidence(state: FeatureState) -> float:
+    """Return how much meaningful behaviour the visit has shown (pages, clicks, hovers, depth)."""
+    return state.count("evidence")
+
+
+def feature_vector(state: FeatureState) -> dict[str, float]:
+    """Return the named behavioural features of the visit so far."""
+    totals: dict[str, float] = {}
+    for page in state.pages.values():
+        for name, value in _page_totals(page).items():
+            totals[name] = totals.get(name, 0.0) + value
+    for name in _PAGE_TOTALS:
+        totals[name] = totals.get(name, 0.0) + state.count("retired_" + name)
+    c = state.count
+    product_views = c("product_views")
+    elapsed_s = max(0.0, (state.last_abs - state.first_abs) / 1000) if state.first_abs >= 0 else 0.0
+    seg_len = totals["seg_len"] + c("seg_len")
+    clicks = c("clicks")
+    features = {name: c(name) for name in FEATURE_NAMES}
+    features.update(
+        products_viewed=float(len(state.viewed)),
+        distinct_categories=float(len(state.categories)),
+        mean_dwell_per_product_s=_ratio(totals["product_ms"] / 1000, product_views),
+        max_scroll_depth_mean=_ratio(totals["depth_sum"], totals["depth_n"], 0.0),
+        product_scroll_depth_mean=_ratio(totals["product_depth_sum"], product_views),
+        scroll_speed_px_s=_ratio(c("scroll_px") * 1000, c("scroll_ms")),
+        pointer_speed_px_s=_ratio(c("move_px") * 1000, c("move_ms")),
+        path_straightness=_ratio(totals["seg_disp"] + c("seg_disp"), seg_len),
+        idle_ratio=min(1.0, _ratio(c("idle_ms"), totals["page_ms"], 0.0)),
+        hesitation_ratio=_ratio(c("hesitant_clicks"), clicks),
+        discount_hover_s=c("discount_hover_ms") / 1000,
+        time_to_first_add_s=_since(state.first_abs, state.first_add),
+        cart_to_checkout_s=_since(
+            state.first_add if state.first_add >= 0 else state.first_abs, state.first_checkout
+        ),
+        time_to_first_product_s=_since(state.first_abs, state.first_product),
+        checkout_reached=1.0 if state.first_checkout >= 0 else 0.0,
+        pages_per_minute=c("page_views") / (max(elapsed_s, 10.0) / 60),
+        visit_duration_s=elapsed_s,
+        touch_device=1.0 if state.touch else 0.0,
+    )
+    return features
+
+
+def _ratio(numerator: float, denominator: float, empty: float = NOT_MEASURED) -> float:
+    return numerator / denominator if denominator > 0 else empty
+
+
+def _since(start_abs: int, event_abs: int) -> float:
+    if start_abs < 0 or event_abs < 0:
+        return NOT_YET_S
+    return min(NOT_YET_S, max(0.0, (event_abs - start_abs) / 1000))
+
+
+def features_of(batches: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Return the features of a whole visit given as batches in arrival order."""
+    return feature_vector(fold_batches(FeatureState(), batches))

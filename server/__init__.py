@@ -1,0 +1,1 @@
+"""Vitrine: a storefront that adapts to who each shopper is shopping as."""

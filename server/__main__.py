@@ -1,0 +1,106 @@
+"""Command line: `python -m server run | create-admin | seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+
+from server.settings import SettingsError, load_settings
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("hypercorn.access", "engineio", "socketio", "mongoeco"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from server.app import create_app
+    from server.bootstrap import Services
+
+    settings = load_settings()
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+
+    def banner(services: Services) -> None:
+        base = f"http://{host}:{port}"
+        admin_hint = (
+            f"password in {services.settings.var_dir / 'admin-password.txt'}"
+            if (services.settings.var_dir / "admin-password.txt").exists()
+            else "the account from VITRINE_ADMIN_USER / VITRINE_ADMIN_PASSWORD"
+        )
+        print(
+            "\n".join(
+                [
+                    "",
+                    f"  Vitrine shop:   {base}/",
+                    f"  Admin console:  {base}/admin  (log in with {admin_hint})",
+                    "  Stop with Ctrl-C.",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+
+    app = create_app(settings, on_ready=banner)
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.backlog = settings.server.backlog
+    config.graceful_timeout = 3
+    config.accesslog = None
+    config.websocket_ping_interval = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(app.asgi, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+async def _create_admin(args: argparse.Namespace) -> None:
+    from server.adapters.admin_store import AdminStore
+    from server.adapters.mongo_store import MongoStore
+
+    settings = load_settings()
+    password = args.password or getpass.getpass("Password (10+ characters): ")
+    store = await MongoStore.open(settings.mongodb.uri, settings.mongodb.database, settings.var_dir)
+    try:
+        admin = await AdminStore(store).create(args.username, password, args.role)
+    finally:
+        await store.close()
+    print(f"created {admin.role} {admin.username!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description="Vitrine")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="serve the shop (Hypercorn)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    create_admin = commands.add_parser("create-admin", help="create an admin or analyst account")
+    create_admin.add_argument("username")
+    create_admin.add_argument("--role", choices=("admin", "analyst"), default="admin")
+    create_admin.add_argument("--password", help="prompted for when omitted")
+    args = parser.parse_args(argv)
+    _configure_logging()
+    handlers = {"run": _serve, "create-admin": _create_admin}
+    try:
+        asyncio.run(handlers[args.command](args))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

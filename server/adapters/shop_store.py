@@ -1,0 +1,312 @@
+"""Catalog, carts, coupons and orders on the MongoStore: thin, indexed point reads only."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from server.adapters.mongo_store import IndexSpec, MongoStore
+from server.domain.cart import CartTotals
+from server.domain.catalog import PAGE_SIZE, Product, discounted_price, sort_spec
+from server.domain.coupons import Coupon, check_coupon, normalise_code
+from server.domain.errors import NotFound
+
+PRODUCTS = "products"
+CATEGORIES = "categories"
+CARTS = "carts"
+COUPONS = "coupons"
+ORDERS = "orders"
+VISITORS = "visitors"
+
+SHOP_INDEXES = (
+    IndexSpec(PRODUCTS, [("slug", 1)], unique=True),
+    IndexSpec(PRODUCTS, [("category", 1), ("effective_price_cents", 1)]),
+    IndexSpec(PRODUCTS, [("discount_percent", -1)]),
+    IndexSpec(PRODUCTS, [("popularity", -1)]),
+    IndexSpec(PRODUCTS, [("created_at", -1)]),
+    IndexSpec(ORDERS, [("vid", 1), ("idempotency_key", 1)], unique=True),
+    IndexSpec(ORDERS, [("vid", 1), ("created_at", -1)]),
+    IndexSpec(COUPONS, [("issued_to", 1)], sparse=True),
+)
+
+
+def _is_duplicate_key(error: Exception) -> bool:
+    if isinstance(error, DuplicateKeyError):
+        return True
+    if isinstance(error, BulkWriteError):
+        return any(item.get("code") == 11000 for item in error.details.get("writeErrors", []))
+    return False
+
+
+async def insert_document(collection: Any, document: dict[str, Any]) -> None:
+    """Insert one document with insert_many: mongoeco's insert_one scans the collection."""
+    try:
+        await collection.insert_many([document], ordered=True)
+    except BulkWriteError as error:
+        if _is_duplicate_key(error):
+            raise DuplicateKeyError("duplicate key", 11000, error.details) from error
+        raise
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    products: list[Product]
+    total: int
+    page: int
+    pages: int
+
+
+class CatalogStore:
+    def __init__(self, store: MongoStore) -> None:
+        self._products = store[PRODUCTS]
+        self._categories = store[CATEGORIES]
+
+    async def seed(self, catalog_path: Path) -> int:
+        """Insert the catalog's products and categories that are not stored yet (idempotent)."""
+        data = orjson.loads(catalog_path.read_bytes())
+        known = {doc["_id"] async for doc in self._products.find({}, {"_id": 1})}
+        new_products = [
+            {
+                "_id": item["id"],
+                **{key: value for key, value in item.items() if key != "id"},
+                "effective_price_cents": discounted_price(
+                    item["price_cents"], item.get("discount_percent")
+                ),
+            }
+            for item in data["products"]
+            if item["id"] not in known
+        ]
+        if new_products:
+            await self._products.insert_many(new_products, ordered=False)
+        known_categories = {doc["_id"] async for doc in self._categories.find({}, {"_id": 1})}
+        new_categories = [
+            {"_id": item["slug"], **item}
+            for item in data["categories"]
+            if item["slug"] not in known_categories
+        ]
+        if new_categories:
+            await self._categories.insert_many(new_categories, ordered=False)
+        return len(new_products)
+
+    async def categories(self) -> list[dict[str, Any]]:
+        return await self._categories.find({}).sort("name", 1).to_list()
+
+    async def get(self, product_id: str) -> Product:
+        doc = await self._products.find_one({"_id": product_id})
+        if doc is None:
+            raise NotFound("unknown_product", f"no product {product_id}")
+        return Product.from_document(doc)
+
+    async def get_many(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        ids = list(product_ids)
+        if not ids:
+            return {}
+        docs = await self._products.find({"_id": {"$in": ids}}).to_list()
+        return {doc["_id"]: Product.from_document(doc) for doc in docs}
+
+    async def search(
+        self,
+        *,
+        category: str | None,
+        sort: str,
+        query: str | None,
+        on_sale: bool,
+        page: int,
+        page_size: int = PAGE_SIZE,
+    ) -> CatalogPage:
+        """List one page of the catalog; the search text is escaped, never a pattern."""
+        filters: dict[str, Any] = {}
+        if category:
+            filters["category"] = category
+        if on_sale:
+            filters["discount_percent"] = {"$gt": 0}
+        if query:
+            pattern = re.escape(query)
+            filters["$or"] = [
+                {"name": {"$regex": pattern, "$options": "i"}},
+                {"tags": {"$regex": pattern, "$options": "i"}},
+            ]
+        total = await self._products.count_documents(filters)
+        pages = max(1, -(-total // page_size))
+        page = min(page, pages)
+        docs = (
+            await self._products.find(filters)
+            .sort(sort_spec(sort))
+            .skip((page - 1) * page_size)
+            .limit(page_size)
+            .to_list()
+        )
+        return CatalogPage([Product.from_document(doc) for doc in docs], total, page, pages)
+
+    async def featured(self, limit: int = 8) -> list[Product]:
+        docs = await self._products.find({}).sort("popularity", -1).limit(limit).to_list()
+        return [Product.from_document(doc) for doc in docs]
+
+    async def take_stock(self, product_id: str, quantity: int) -> bool:
+        """Atomically remove `quantity` from stock if that much is left."""
+        doc = await self._products.find_one_and_update(
+            {"_id": product_id, "stock": {"$gte": quantity}},
+            {"$inc": {"stock": -quantity, "popularity": quantity}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc is not None
+
+    async def give_back_stock(self, product_id: str, quantity: int) -> None:
+        await self._products.update_one(
+            {"_id": product_id}, {"$inc": {"stock": quantity, "popularity": -quantity}}
+        )
+
+
+class CartStore:
+    def __init__(self, store: MongoStore) -> None:
+        self._carts = store[CARTS]
+
+    async def load(self, vid: str) -> tuple[dict[str, int], str | None]:
+        doc = await self._carts.find_one({"_id": vid})
+        if doc is None:
+            return {}, None
+        return dict(doc.get("items", {})), doc.get("coupon")
+
+    async def save(self, vid: str, items: Mapping[str, int], coupon: str | None) -> None:
+        await self._carts.update_one(
+            {"_id": vid},
+            {"$set": {"items": dict(items), "coupon": coupon, "updated_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def clear(self, vid: str) -> None:
+        await self._carts.delete_many({"_id": vid})
+
+
+class CouponStore:
+    def __init__(self, store: MongoStore) -> None:
+        self._coupons = store[COUPONS]
+
+    async def find(self, code: str) -> Coupon | None:
+        doc = await self._coupons.find_one({"_id": normalise_code(code)})
+        return Coupon.from_document(doc) if doc else None
+
+    async def validate(self, code: str, vid: str, subtotal_cents: int) -> Coupon:
+        return check_coupon(await self.find(code), vid, datetime.now(UTC), subtotal_cents)
+
+    async def seed_public(self) -> None:
+        """Make sure the shop's public coupon exists (idempotent)."""
+        if await self._coupons.find_one({"_id": "WELCOME10"}) is None:
+            now = datetime.now(UTC)
+            await insert_document(
+                self._coupons,
+                {
+                    "_id": "WELCOME10",
+                    "percent_off": 10,
+                    "min_subtotal_cents": 2000,
+                    "valid_from": now - timedelta(days=1),
+                    "valid_until": now + timedelta(days=3650),
+                    "max_uses": None,
+                    "uses": 0,
+                    "issued_to": None,
+                },
+            )
+
+    async def issue_personal(self, vid: str, percent_off: int, days: int = 7) -> Coupon:
+        """Issue a single-use coupon that only `vid` can redeem."""
+        now = datetime.now(UTC)
+        doc = {
+            "_id": "DEAL-" + secrets.token_hex(4).upper(),
+            "percent_off": percent_off,
+            "min_subtotal_cents": 0,
+            "valid_from": now - timedelta(minutes=1),
+            "valid_until": now + timedelta(days=days),
+            "max_uses": 1,
+            "uses": 0,
+            "issued_to": vid,
+        }
+        await insert_document(self._coupons, doc)
+        return Coupon.from_document(doc)
+
+    async def redeem(self, coupon: Coupon) -> bool:
+        """Count one use atomically; False when the last use was taken meanwhile."""
+        condition: dict[str, Any] = {"_id": coupon.code}
+        if coupon.max_uses is not None:
+            condition["uses"] = {"$lt": coupon.max_uses}
+        doc = await self._coupons.find_one_and_update(condition, {"$inc": {"uses": 1}})
+        return doc is not None
+
+    async def release(self, coupon: Coupon) -> None:
+        await self._coupons.update_one({"_id": coupon.code}, {"$inc": {"uses": -1}})
+
+
+class OrderStore:
+    def __init__(self, store: MongoStore) -> None:
+        self._orders = store[ORDERS]
+
+    async def find_by_key(self, vid: str, idempotency_key: str) -> dict[str, Any] | None:
+        return await self._orders.find_one({"vid": vid, "idempotency_key": idempotency_key})
+
+    async def get_for(self, order_id: str, vid: str) -> dict[str, Any]:
+        doc = await self._orders.find_one({"_id": order_id, "vid": vid})
+        if doc is None:
+            # Someone else's order is indistinguishable from a missing one.
+            raise NotFound("unknown_order", "no such order")
+        return doc
+
+    async def last_shipping(self, vid: str) -> dict[str, Any] | None:
+        docs = await self._orders.find({"vid": vid}).sort("created_at", -1).limit(1).to_list()
+        return docs[0].get("shipping") if docs else None
+
+    async def insert(self, order: dict[str, Any]) -> bool:
+        """Insert an order; False when this visitor's idempotency key already has one."""
+        try:
+            await insert_document(self._orders, order)
+        except DuplicateKeyError:
+            return False
+        return True
+
+
+def order_document(
+    *,
+    vid: str,
+    idempotency_key: str,
+    totals: CartTotals,
+    shipping: Mapping[str, str],
+    payment_method: str,
+    arm: str,
+    persona: str,
+    session_id: str,
+) -> dict[str, Any]:
+    """Turn priced cart totals into the stored order."""
+    return {
+        "_id": "o" + secrets.token_hex(8),
+        "vid": vid,
+        "idempotency_key": idempotency_key,
+        "created_at": datetime.now(UTC),
+        "lines": [
+            {
+                "product_id": line.product.id,
+                "name": line.product.name,
+                "quantity": line.quantity,
+                "unit_price_cents": line.unit_price_cents,
+                "list_price_cents": line.product.price_cents,
+                "line_total_cents": line.line_total_cents,
+            }
+            for line in totals.lines
+        ],
+        "subtotal_cents": totals.subtotal_cents,
+        "product_discount_cents": totals.product_discount_cents,
+        "coupon": totals.coupon.code if totals.coupon else None,
+        "coupon_discount_cents": totals.coupon_discount_cents,
+        "total_cents": totals.total_cents,
+        "shipping": dict(shipping),
+        "payment_method": payment_method,
+        "arm": arm,
+        "persona": persona,
+        "session_id": session_id,
+    }

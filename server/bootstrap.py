@@ -1,0 +1,150 @@
+"""The composition root: the one place that names concrete adapters and starts them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from server.adapters.admin_store import AdminStore
+from server.adapters.embedded_valkey import EmbeddedValkey
+from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
+from server.adapters.secrets_file import read_or_create_secret
+from server.adapters.shop_store import (
+    SHOP_INDEXES,
+    CartStore,
+    CatalogStore,
+    CouponStore,
+    OrderStore,
+)
+from server.settings import REPO_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+CATALOG_FILE = REPO_ROOT / "server" / "seed" / "catalog.json"
+
+
+@dataclass
+class Services:
+    """Everything the web handlers, sockets and workers share, built once at start."""
+
+    settings: Settings
+    secret_key: str
+    store: MongoStore
+    redis: aioredis.Redis
+    catalog: CatalogStore
+    carts: CartStore
+    coupons: CouponStore
+    orders: OrderStore
+    admins: AdminStore
+    valkey: EmbeddedValkey | None = None
+    startup_messages: list[str] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, *parts: str) -> str:
+        """Return a Redis key under the configured prefix."""
+        return self.settings.redis.key_prefix + ":".join(parts)
+
+    @property
+    def redis_url(self) -> str:
+        return self.valkey.url if self.valkey else self.settings.redis.url
+
+
+def index_specs() -> list[IndexSpec]:
+    """Every index the app needs, created at start while collections are empty."""
+    return [*SHOP_INDEXES]
+
+
+def retention_rules(settings: Settings) -> list[RetentionRule]:
+    """The retention rules the settings ask for (extended by the pipeline modules)."""
+    del settings
+    return []
+
+
+def secret_key_for(settings: Settings) -> str:
+    if settings.security.secret_key:
+        return settings.security.secret_key
+    return read_or_create_secret(settings.var_dir / "secret_key")
+
+
+def plan_redis(settings: Settings) -> tuple[str, EmbeddedValkey | None]:
+    """Decide the Redis URL now (the Socket.IO manager needs it before start)."""
+    if settings.redis.url != "embedded":
+        return settings.redis.url, None
+    valkey = EmbeddedValkey(settings.var_dir / "valkey")
+    return valkey.url, valkey
+
+
+async def start_services(
+    settings: Settings, valkey: EmbeddedValkey | None = None, *, seed: bool = True
+) -> Services:
+    """Open stores and queues, create indexes, seed the catalog and the first admin."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if valkey is None and settings.redis.url == "embedded":
+        _, valkey = plan_redis(settings)
+    if valkey is not None:
+        await valkey.start()
+    redis_client = aioredis.Redis.from_url(
+        valkey.url if valkey else settings.redis.url, health_check_interval=30
+    )
+    try:
+        await redis_client.ping()
+    except BaseException:
+        await redis_client.aclose()
+        if valkey is not None:
+            await valkey.stop()
+        raise
+    store = await MongoStore.open(settings.mongodb.uri, settings.mongodb.database, settings.var_dir)
+    services = Services(
+        settings=settings,
+        secret_key=secret_key_for(settings),
+        store=store,
+        redis=redis_client,
+        catalog=CatalogStore(store),
+        carts=CartStore(store),
+        coupons=CouponStore(store),
+        orders=OrderStore(store),
+        admins=AdminStore(store),
+        valkey=valkey,
+    )
+    try:
+        await store.ensure_indexes(index_specs())
+        await store.apply_retention(retention_rules(settings))
+        if seed:
+            added = await services.catalog.seed(CATALOG_FILE)
+            if added:
+                services.startup_messages.append(f"seeded {added} products")
+            await services.coupons.seed_public()
+        message = await services.admins.ensure_first_admin(
+            os.environ.get("VITRINE_ADMIN_USER"),
+            os.environ.get("VITRINE_ADMIN_PASSWORD"),
+            settings.var_dir,
+        )
+        if message:
+            services.startup_messages.append(message)
+    except BaseException:
+        await stop_services(services)
+        raise
+    return services
+
+
+async def stop_services(services: Services) -> None:
+    """Stop background tasks, then close stores and the embedded server, in that order."""
+    for task in services.tasks:
+        task.cancel()
+    for task in services.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    services.tasks.clear()
+    with contextlib.suppress(Exception):
+        await services.redis.aclose()
+    with contextlib.suppress(Exception):
+        await services.store.close()
+    if services.valkey is not None:
+        await services.valkey.stop()

@@ -1,0 +1,189 @@
+"""One typed settings object: config.toml, then VITRINE_<SECTION>__<KEY> environment overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "VITRINE_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    backlog: int = Field(2048, ge=1)
+    public_url: str = ""
+
+
+class PathSettings(_Section):
+    var_dir: Path = Path("var")
+
+
+class MongoSettings(_Section):
+    uri: str = "embedded"
+    database: str = Field("vitrine", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value != "embedded" and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError('must be "embedded" or a mongodb:// URI')
+        return value
+
+
+class RedisSettings(_Section):
+    url: str = "embedded"
+    key_prefix: str = "vitrine:"
+    stream: str = "events"
+    stream_maxlen: int = Field(1_000_000, ge=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value != "embedded" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError('must be "embedded" or a redis:// URL')
+        return value
+
+
+class SecuritySettings(_Section):
+    cookie_secure: bool = False
+    secret_key: str = ""
+
+
+class IdentitySettings(_Section):
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+
+
+class ExperimentSettings(_Section):
+    holdout_fraction: float = Field(0.10, ge=0.0, le=1.0)
+    force_arm: Literal["", "treatment", "control"] = ""
+
+
+class TrackingSettings(_Section):
+    max_events_per_batch: int = Field(500, ge=1, le=5000)
+    max_batch_bytes: int = Field(262_144, ge=1024)
+    rate_limit_batches_per_second: float = Field(20.0, gt=0)
+    rate_limit_burst: int = Field(40, ge=1)
+
+
+class FlusherSettings(_Section):
+    enabled: bool = True
+    block_ms: int = Field(1000, ge=1)
+    read_count: int = Field(200, ge=1)
+    claim_idle_ms: int = Field(30_000, ge=100)
+
+
+class PersonaSettings(_Section):
+    enabled: bool = True
+    min_evidence: float = Field(8.0, ge=0)
+    confidence_threshold: float = Field(0.6, ge=0, le=1)
+    switch_margin: float = Field(0.15, ge=0, le=1)
+    switch_confirmations: int = Field(2, ge=1)
+    repredict_every_events: int = Field(40, ge=1)
+    repredict_every_seconds: float = Field(3.0, gt=0)
+
+
+class MistralSettings(_Section):
+    mode: Literal["off", "arbiter", "always"] = "off"
+    server_url: str = ""
+    chat_model: str = "mistral-small-latest"
+    embed_model: str = "mistral-embed"
+    timeout_seconds: float = Field(8.0, gt=0)
+    arbiter_below: float = Field(0.7, ge=0, le=1)
+
+
+class PrivacySettings(_Section):
+    consent_default: Literal["ask", "granted"] = "ask"
+
+
+class RetentionSettings(_Section):
+    events_days: int = Field(30, ge=1)
+    replays_days: int = Field(30, ge=1)
+    predictions_days: int = Field(90, ge=1)
+    aggregates_days: int = Field(400, ge=1)
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    paths: PathSettings = PathSettings()
+    mongodb: MongoSettings = MongoSettings()
+    redis: RedisSettings = RedisSettings()
+    security: SecuritySettings = SecuritySettings()
+    identity: IdentitySettings = IdentitySettings()
+    experiments: ExperimentSettings = ExperimentSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    flusher: FlusherSettings = FlusherSettings()
+    personas: PersonaSettings = PersonaSettings()
+    mistral: MistralSettings = MistralSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    retention: RetentionSettings = RetentionSettings()
+
+    @property
+    def var_dir(self) -> Path:
+        path = self.paths.var_dir
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def public_url(self) -> str:
+        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, dict[str, str]]) -> dict[str, Any]:
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid settings ({source}):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        env_name = ENV_PREFIX + "__".join(str(part) for part in item["loc"]).upper()
+        lines.append(f"  {key} (env {env_name}): {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: dict[str, Any],
+) -> Settings:
+    """Load config.toml, apply environment overrides and keyword overrides, validate."""
+    config_path = path or Path(os.environ.get("VITRINE_CONFIG", REPO_ROOT / "config.toml"))
+    raw: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{config_path}: {exc}") from exc
+    merged = _merge(raw, _env_overrides(dict(os.environ if environ is None else environ)))
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, str(config_path))) from None

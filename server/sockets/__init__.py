@@ -1,0 +1,1 @@
+"""Socket.IO namespaces: /track for shoppers, /admin for live dashboards."""

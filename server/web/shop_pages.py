@@ -1,0 +1,124 @@
+"""Server-rendered storefront pages (Jinja)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, abort, render_template, request
+
+from server.domain.catalog import SORTS
+from server.domain.errors import NotFound
+from server.domain.validation import PRODUCT_ID, SLUG
+from server.web import shop_service
+from server.web.cart_api import cart_payload
+from server.web.common import services, visitor
+
+blueprint = Blueprint("shop", __name__)
+
+DEFAULT_SORT = "popular"
+MAX_QUERY_LENGTH = 80
+MAX_PAGE = 1000
+
+
+def catalog_params(args: Any) -> dict[str, Any]:
+    """Read catalog query parameters leniently: anything odd falls back to the default."""
+    category = args.get("category", "")
+    sort = args.get("sort", "")
+    query = args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    page_text = args.get("page", "1")
+    page = int(page_text) if page_text.isdigit() and len(page_text) < 5 else 1
+    return {
+        "category": category if SLUG.fullmatch(category) else None,
+        "sort": sort if sort in SORTS else None,
+        "query": query or None,
+        "on_sale": args.get("on_sale") == "1",
+        "page": min(max(page, 1), MAX_PAGE),
+    }
+
+
+@blueprint.get("/")
+async def home() -> str:
+    shop = services()
+    return await render_template(
+        "shop/home.html",
+        featured=await shop.catalog.featured(8),
+        categories=await shop.catalog.categories(),
+    )
+
+
+@blueprint.get("/catalog")
+async def catalog() -> str:
+    shop = services()
+    params = catalog_params(request.args)
+    sort = params["sort"] or DEFAULT_SORT
+    result = await shop.catalog.search(
+        category=params["category"],
+        sort=sort,
+        query=params["query"],
+        on_sale=params["on_sale"],
+        page=params["page"],
+    )
+    return await render_template(
+        "shop/catalog.html",
+        result=result,
+        params=params,
+        sort=sort,
+        sorts=SORTS,
+        categories=await shop.catalog.categories(),
+    )
+
+
+@blueprint.get("/product/<product_id>")
+async def product(product_id: str) -> str:
+    if not PRODUCT_ID.fullmatch(product_id):
+        abort(404)
+    shop = services()
+    try:
+        item = await shop.catalog.get(product_id)
+    except NotFound:
+        abort(404)
+    related = await shop.catalog.search(
+        category=item.category, sort="popular", query=None, on_sale=False, page=1, page_size=5
+    )
+    return await render_template(
+        "shop/product.html",
+        product=item,
+        related=[p for p in related.products if p.id != item.id][:4],
+        categories=await shop.catalog.categories(),
+    )
+
+
+@blueprint.get("/cart")
+async def cart() -> str:
+    totals, coupon_error = await shop_service.load_totals(services(), visitor().vid)
+    return await render_template("shop/cart.html", cart=cart_payload(totals, coupon_error))
+
+
+@blueprint.get("/checkout")
+async def checkout() -> str:
+    shop = services()
+    totals, coupon_error = await shop_service.load_totals(shop, visitor().vid)
+    return await render_template(
+        "shop/checkout.html",
+        cart=cart_payload(totals, coupon_error),
+        previous_shipping=await shop.orders.last_shipping(visitor().vid),
+        express=request.args.get("express") == "1",
+    )
+
+
+@blueprint.get("/order/<order_id>")
+async def order(order_id: str) -> str:
+    if len(order_id) > 40:
+        abort(404)
+    try:
+        placed = await services().orders.get_for(order_id, visitor().vid)
+    except NotFound:
+        abort(404)
+    return await render_template("shop/order.html", order=placed)
+
+
+@blueprint.get("/tutorials")
+async def tutorials() -> str:
+    return await render_template(
+        "shop/tutorials.html", categories=await services().catalog.categories()
+    )
