@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from server.domain.errors import NotFound, Unprocessable
@@ -33,12 +33,17 @@ class Coupon:
             code=doc["_id"],
             percent_off=int(doc["percent_off"]),
             min_subtotal_cents=int(doc.get("min_subtotal_cents", 0)),
-            valid_from=doc["valid_from"],
-            valid_until=doc["valid_until"],
+            valid_from=as_utc(doc["valid_from"]),
+            valid_until=as_utc(doc["valid_until"]),
             max_uses=doc.get("max_uses"),
             uses=int(doc.get("uses", 0)),
             issued_to=doc.get("issued_to"),
         )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Stored datetimes come back naive from some drivers; they are always UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def normalise_code(code: str) -> str:

