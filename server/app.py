@@ -17,7 +17,8 @@ from server.domain.catalog import format_money
 from server.domain.errors import VitrineError
 from server.settings import REPO_ROOT, Settings
 from server.sockets.server import create_socket_server
-from server.web import admin_auth, assets, cart_api, shop_pages, system
+from server.sockets.track import TrackNamespace
+from server.web import admin_auth, assets, cart_api, shop_pages, system, tracking
 from server.web.admin_auth import current_admin
 from server.web.common import json_response
 from server.web.identity import VisitorIdentity
@@ -93,13 +94,18 @@ def create_app(
     app.extensions["vitrine_identity"] = identity
     app.extensions["vitrine_sio"] = sio
 
-    for module in (shop_pages, cart_api, system, admin_auth, assets):
+    track = TrackNamespace(identity, settings.tracking)
+    sio.register_namespace(track)
+
+    for module in (shop_pages, cart_api, system, admin_auth, assets, tracking):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
     async def start() -> None:
         services = await start_services(settings, valkey)
         app.extensions["vitrine"] = services
+        track.ingest = services.extras["ingest"]
+        services.extras["track"] = track
         for message in services.startup_messages:
             log.warning("%s", message)
         if on_ready is not None:

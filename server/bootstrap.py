@@ -13,7 +13,9 @@ import redis.asyncio as aioredis
 
 from server.adapters.admin_store import AdminStore
 from server.adapters.embedded_valkey import EmbeddedValkey
+from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
+from server.adapters.redis_buffer import RedisEventBuffer
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
     SHOP_INDEXES,
@@ -22,7 +24,10 @@ from server.adapters.shop_store import (
     CouponStore,
     OrderStore,
 )
+from server.pipeline.batch_schema import Limits
+from server.pipeline.ingest import Ingest
 from server.settings import REPO_ROOT, Settings
+from server.workers.flusher import Flusher
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +63,12 @@ class Services:
 
 def index_specs() -> list[IndexSpec]:
     """Every index the app needs, created at start while collections are empty."""
-    return [*SHOP_INDEXES]
+    return [*SHOP_INDEXES, *EVENT_INDEXES]
 
 
 def retention_rules(settings: Settings) -> list[RetentionRule]:
-    """The retention rules the settings ask for (extended by the pipeline modules)."""
-    del settings
-    return []
+    """The retention rules the settings ask for."""
+    return [*event_retention(settings)]
 
 
 def secret_key_for(settings: Settings) -> str:
@@ -128,10 +132,62 @@ async def start_services(
         )
         if message:
             services.startup_messages.append(message)
+        wire_pipeline(services)
     except BaseException:
         await stop_services(services)
         raise
     return services
+
+
+def wire_pipeline(services: Services) -> None:
+    """Build ingest and the event store; start the flusher and the purge task in-process."""
+    settings = services.settings
+    buffer = RedisEventBuffer(
+        services.redis, settings.redis.key_prefix, settings.redis.stream,
+        settings.redis.stream_maxlen,
+    )  # fmt: skip
+    events = MongoEventStore(services.store)
+    ingest = Ingest(
+        buffer,
+        Limits(settings.tracking.max_events_per_batch, settings.tracking.max_batch_bytes),
+        settings.experiments.holdout_fraction,
+        settings.experiments.force_arm,
+        unavailable_errors=(aioredis.RedisError, OSError),
+    )
+    services.extras.update(buffer=buffer, events=events, ingest=ingest)
+    if settings.flusher.enabled:
+        flusher = make_flusher(services)
+        services.extras["flusher"] = flusher
+        services.tasks.append(asyncio.create_task(flusher.run(), name="flusher"))
+    if services.store.embedded:
+        services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
+
+
+def make_flusher(services: Services) -> Flusher:
+    settings = services.settings
+    return Flusher(
+        services.extras["buffer"],
+        services.extras["events"],
+        persona_key=lambda vid: services.key("persona", vid),
+        read_count=settings.flusher.read_count,
+        block_ms=settings.flusher.block_ms,
+        claim_idle_ms=settings.flusher.claim_idle_ms,
+    )
+
+
+async def purge_loop(services: Services, every_s: float = 3600.0) -> None:
+    """The embedded engine's retention: TTL indexes would make every insert scan."""
+    rules = retention_rules(services.settings)
+    while True:
+        try:
+            deleted = await services.store.purge_expired(rules)
+            if any(deleted.values()):
+                log.info("retention purge: %s", deleted)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("retention purge failed", exc_info=True)
+        await asyncio.sleep(every_s)
 
 
 async def stop_services(services: Services) -> None:

@@ -77,6 +77,7 @@ class TrackingSettings(_Section):
     max_batch_bytes: int = Field(262_144, ge=1024)
     rate_limit_batches_per_second: float = Field(20.0, gt=0)
     rate_limit_burst: int = Field(40, ge=1)
+    rate_limit_events_per_second: float = Field(1000.0, gt=0)
 
 
 class FlusherSettings(_Section):

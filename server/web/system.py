@@ -29,13 +29,21 @@ async def healthz() -> Any:
         name: ("running" if not task.done() else "stopped")
         for name, task in ((task.get_name(), task) for task in shop.tasks)
     }
-    report = {
+    report: dict[str, Any] = {
         "status": "ok" if mongo_ok and redis_ok else "degraded",
         "mongodb": {"ok": mongo_ok, "engine": "embedded" if shop.store.embedded else "mongodb"},
         "redis": {"ok": redis_ok, "embedded": shop.valkey is not None},
         "workers": workers,
-        **{name: probe() for name, probe in shop.extras.get("health_probes", {}).items()},
+        "ingest": shop.extras["ingest"].snapshot(),
+        "connections": getattr(shop.extras.get("track"), "connections", 0),
     }
+    if "flusher" in shop.extras:
+        report["flusher"] = shop.extras["flusher"].stats.snapshot()
+    if redis_ok:
+        try:
+            report["stream"] = await shop.extras["buffer"].lag("flusher")
+        except (aioredis.RedisError, OSError):
+            report["stream"] = None
     return json_response(report, 200 if report["status"] == "ok" else 503)
 
 

@@ -1,0 +1,197 @@
+"""Turn a round of accepted batches into what the store writes: chunks, summaries, bins.
+
+Pure: no I/O. The flusher feeds it the batches it read from the stream (each with the
+time the server received it and the visitor's persona and arm) and writes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.domain.heatmap import anchor_cell, anchor_key, page_cell, scroll_bucket, viewport_class
+
+
+@dataclass(frozen=True)
+class StreamedBatch:
+    """A validated batch as the flusher reads it back from the stream."""
+
+    entry_id: str
+    batch: Mapping[str, Any]
+    received_ms: int
+    arm: str
+    persona: str = "unknown"
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.batch['pvid']}:{self.batch['seq']}"
+
+
+@dataclass
+class Update:
+    """One document's accumulated MongoDB update (operators -> {path: value})."""
+
+    inc: dict[str, float] = field(default_factory=dict)
+    max: dict[str, Any] = field(default_factory=dict)
+    min: dict[str, Any] = field(default_factory=dict)
+    set: dict[str, Any] = field(default_factory=dict)
+    on_insert: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, path: str, amount: float = 1) -> None:
+        self.inc[path] = self.inc.get(path, 0) + amount
+
+    def keep_max(self, path: str, value: Any) -> None:
+        if path not in self.max or value > self.max[path]:
+            self.max[path] = value
+
+    def keep_min(self, path: str, value: Any) -> None:
+        if path not in self.min or value < self.min[path]:
+            self.min[path] = value
+
+    def operators(self) -> dict[str, dict[str, Any]]:
+        """Return the update document for an existing record."""
+        ops = {"$inc": self.inc, "$max": self.max, "$min": self.min, "$set": self.set}
+        return {name: values for name, values in ops.items() if values}
+
+    def as_new_document(self, doc_id: str) -> dict[str, Any]:
+        """Return the document this update creates when nothing is stored yet."""
+        doc: dict[str, Any] = {"_id": doc_id}
+        for values in (self.on_insert, self.inc, self.max, self.min, self.set):
+            for path, value in values.items():
+                _set_path(doc, path, value)
+        return doc
+
+
+def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        doc = doc.setdefault(part, {})
+    doc[leaf] = value
+
+
+@dataclass
+class FlushPlan:
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    sessions: dict[str, Update] = field(default_factory=dict)
+    heatmap_bins: dict[str, Update] = field(default_factory=dict)
+    # (scroll document id, page view id, bucket): the flusher counts a bucket once per view.
+    scroll_reached: list[tuple[str, str, int]] = field(default_factory=list)
+    scroll_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: int = 0
+
+
+def day_of(received_ms: int) -> str:
+    return datetime.fromtimestamp(received_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def chunk_document(item: StreamedBatch) -> dict[str, Any]:
+    """The stored form of one batch: the unit of replay and of idempotency."""
+    batch = item.batch
+    return {
+        "_id": item.chunk_id,
+        "vid": batch["vid"],
+        "sid": batch["sid"],
+        "pvid": batch["pvid"],
+        "seq": batch["seq"],
+        "t0": batch["t0"],
+        "path": batch["path"],
+        "received_at": datetime.fromtimestamp(item.received_ms / 1000, UTC),
+        "n": len(batch["events"]),
+        "events": batch["events"],
+        "agg": False,
+    }
+
+
+def plan_chunks(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
+    return [chunk_document(item) for item in items]
+
+
+def plan_aggregates(items: Iterable[StreamedBatch], viewports: Mapping[str, int]) -> FlushPlan:
+    """Fold batches into session summaries, heatmap bins and scroll-depth marks.
+
+    `viewports` maps a page view id to its viewport width when an earlier batch told us
+    (a batch without a `page` event still needs its view's width to bin clicks).
+    """
+    plan = FlushPlan()
+    widths = dict(viewports)
+    for item in items:
+        _fold(plan, item, widths)
+    return plan
+
+
+def _fold(plan: FlushPlan, item: StreamedBatch, widths: dict[str, int]) -> None:
+    batch = item.batch
+    pvid, path = batch["pvid"], batch["path"]
+    received = datetime.fromtimestamp(item.received_ms / 1000, UTC)
+    day = day_of(item.received_ms)
+    session = plan.sessions.setdefault(batch["sid"], Update())
+    session.on_insert.update({"vid": batch["vid"], "arm": item.arm})
+    session.keep_min("started_at", received)
+    session.keep_max("last_at", received)
+    session.set["persona"] = item.persona
+    session.add("events", len(batch["events"]))
+    session.add(f"pages.{pvid}.events", len(batch["events"]))
+    session.on_insert.setdefault(f"pages.{pvid}.path", path)
+    plan.events += len(batch["events"])
+
+    for event in batch["events"]:
+        kind = event["k"]
+        if kind == "page":
+            widths[pvid] = event["vw"]
+            session.add("page_views")
+            session.set[f"pages.{pvid}.path"] = event["path"]
+            session.set[f"pages.{pvid}.vw"] = event["vw"]
+            session.set[f"pages.{pvid}.t0"] = batch["t0"]
+            _reach(plan, item, day, event["vw"], 0)
+        elif kind == "click":
+            session.add("clicks")
+            session.add(f"pages.{pvid}.clicks")
+            width = widths.get(pvid, 1280)
+            heat = _bin(plan, item, day, "click", width)
+            heat.add(f"page.{page_cell(event['x'], event['y'], width)}")
+            key, cell = anchor_cell(event["a"], event["rx"], event["ry"]).split(":", 1)
+            heat.add(f"anchor.{key}.{cell}")
+            heat.set[f"anchors.{anchor_key(event['a'])}"] = event["a"]
+            heat.add("n")
+        elif kind == "move":
+            width = widths.get(pvid, 1280)
+            heat = _bin(plan, item, day, "move", width)
+            heat.add(f"page.{page_cell(event['x'], event['y'], width)}")
+            heat.add("n")
+        elif kind == "scroll":
+            session.keep_max("max_depth", event["d"])
+            session.keep_max(f"pages.{pvid}.max_depth", event["d"])
+            _reach(plan, item, day, widths.get(pvid, 1280), scroll_bucket(event["d"]))
+        elif kind == "cart":
+            session.add("cart_actions")
+            if event["op"] == "order":
+                session.set["converted"] = True
+        elif kind == "vis":
+            session.add("active_ms", event["act_ms"])
+
+
+def _bin(plan: FlushPlan, item: StreamedBatch, day: str, kind: str, width: int) -> Update:
+    vclass = viewport_class(width)
+    path = item.batch["path"]
+    bin_id = f"{day}|{kind}|{vclass}|{item.persona}|{item.arm}|{path}"
+    update = plan.heatmap_bins.get(bin_id)
+    if update is None:
+        update = plan.heatmap_bins[bin_id] = Update()
+        update.on_insert.update(
+            {"day": day, "kind": kind, "vc": vclass, "persona": item.persona,
+             "arm": item.arm, "path": path}
+        )  # fmt: skip
+    return update
+
+
+def _reach(plan: FlushPlan, item: StreamedBatch, day: str, width: int, bucket: int) -> None:
+    vclass = viewport_class(width)
+    path = item.batch["path"]
+    doc_id = f"{day}|{vclass}|{item.persona}|{item.arm}|{path}"
+    plan.scroll_meta.setdefault(
+        doc_id,
+        {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm, "path": path},
+    )
+    plan.scroll_reached.append((doc_id, item.batch["pvid"], bucket))

@@ -1,0 +1,78 @@
+"""Ingest: validate a batch, stamp it, append it to the buffer once, answer with an ack."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Protocol
+
+import orjson
+
+from server.domain.experiments import assign_arm
+from server.pipeline.batch_schema import BatchRejected, Limits, validate_batch
+
+
+class EventBuffer(Protocol):
+    async def append_once(self, pvid: str, seq: int, payload: bytes) -> bool: ...
+
+
+class BufferUnavailable(Exception):
+    """The buffer could not take the batch; the client keeps it and resends."""
+
+
+class Ingest:
+    def __init__(
+        self,
+        buffer: EventBuffer,
+        limits: Limits,
+        holdout_fraction: float,
+        force_arm: str = "",
+        unavailable_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.buffer = buffer
+        self.limits = limits
+        self.holdout_fraction = holdout_fraction
+        self.force_arm = force_arm
+        self.unavailable_errors = unavailable_errors
+        self.rejected: Counter[str] = Counter()
+        self.accepted_batches = 0
+        self.accepted_events = 0
+        self.duplicate_batches = 0
+
+    def reject(self, code: str) -> dict[str, Any]:
+        self.rejected[code] += 1
+        return {"ok": False, "error": code}
+
+    async def accept(self, raw: Any, vid: str) -> dict[str, Any]:
+        """Validate and append one batch; return the ack for the client."""
+        try:
+            batch = validate_batch(raw, vid, self.limits)
+        except BatchRejected as rejection:
+            return self.reject(rejection.code)
+        payload = orjson.dumps(
+            {
+                "batch": batch,
+                "rt": int(time.time() * 1000),
+                "arm": assign_arm(vid, self.holdout_fraction, self.force_arm),
+            }
+        )
+        if len(payload) > self.limits.max_bytes:
+            return self.reject("too_large")
+        try:
+            appended = await self.buffer.append_once(batch["pvid"], batch["seq"], payload)
+        except self.unavailable_errors:
+            return self.reject("unavailable")
+        if appended:
+            self.accepted_batches += 1
+            self.accepted_events += len(batch["events"])
+        else:
+            self.duplicate_batches += 1
+        return {"ok": True, "seq": batch["seq"]}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "accepted_batches": self.accepted_batches,
+            "accepted_events": self.accepted_events,
+            "duplicate_batches": self.duplicate_batches,
+            "rejected": dict(self.rejected),
+        }

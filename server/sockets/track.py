@@ -1,0 +1,65 @@
+"""The /track namespace: shoppers stream batches here; persona and adaptations go back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+from server.pipeline.ingest import Ingest
+from server.pipeline.rate_limit import TokenBucket
+from server.settings import TrackingSettings
+from server.web.identity import VisitorIdentity
+
+log = logging.getLogger(__name__)
+
+
+def visitor_room(vid: str) -> str:
+    """The room every open page of one visitor joins (persona and adapt pushes go here)."""
+    return f"vid:{vid}"
+
+
+class TrackNamespace(socketio.AsyncNamespace):
+    def __init__(self, identity: VisitorIdentity, limits: TrackingSettings) -> None:
+        super().__init__("/track")
+        # Set when the services start (the namespace exists before them).
+        self.ingest: Ingest | None = None
+        self.identity = identity
+        self.limits = limits
+        self.connections = 0
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        vid = self.identity.vid_from_cookie_header(environ.get("HTTP_COOKIE"))
+        if vid is None:
+            # No signed visitor cookie: nobody to attribute events to.
+            return False
+        await self.save_session(
+            sid,
+            {
+                "vid": vid,
+                "batches": TokenBucket(
+                    self.limits.rate_limit_batches_per_second, self.limits.rate_limit_burst
+                ),
+                "events": TokenBucket(
+                    self.limits.rate_limit_events_per_second,
+                    self.limits.rate_limit_events_per_second * 2,
+                ),
+            },
+        )
+        await self.enter_room(sid, visitor_room(vid))
+        self.connections += 1
+        return True
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.connections -= 1
+
+    async def on_batch(self, sid: str, data: Any) -> dict[str, Any]:
+        if self.ingest is None:
+            return {"ok": False, "error": "unavailable"}
+        session = await self.get_session(sid)
+        events = data.get("events") if isinstance(data, dict) else None
+        cost = len(events) if isinstance(events, list) else 1
+        if not session["batches"].take() or not session["events"].take(min(cost, 500)):
+            return self.ingest.reject("rate_limited")
+        return await self.ingest.accept(data, session["vid"])
