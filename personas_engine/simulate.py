@@ -122,11 +122,9 @@ def simulate_visit(
     start = EPOCH_BASE + rng.randrange(30 * 86_400_000)
     sim = VisitSim(rng, catalog, device, traits, by_url=by_url, start_abs=start)
     land(sim, dominant)
-    actors, shares = list(weights), list(weights.values())
-    for _ in range(max(1, round(sim.jitter(traits.episodes, 0.25)))):
+    for actor in _actors(rng, weights, dominant, round(sim.jitter(traits.episodes, 0.25))):
         if rng.random() < mixture.noise:
             sim.noise()
-        actor = rng.choices(actors, weights=shares)[0]
         STEPS[actor](sim)(sim)
         if sim.ordered:
             break
@@ -140,6 +138,18 @@ def simulate_visit(
         pointer=device.pointer,
         by_url=by_url,
     )
+
+
+def _actors(rng: random.Random, weights: Mapping[str, float], dominant: str, n: int) -> list[str]:
+    # Episodes are shared out by the weights (stochastic rounding), not drawn one by one: with
+    # three episodes, independent draws would often give the minor persona most of the visit.
+    n = max(1, n)
+    minor = [p for p in weights if p != dominant]
+    if not minor:
+        return [dominant] * n
+    k = min(int((1 - weights[dominant]) * n + rng.random()), (n - 1) // 2)
+    actors = [dominant, *rng.sample([minor[0]] * k + [dominant] * (n - 1 - k), k=n - 1)]
+    return actors
 
 
 def _device(rng: random.Random, mixture: Mixture) -> Device:

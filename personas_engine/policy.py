@@ -1,0 +1,117 @@
+"""When to re-predict, when the displayed persona may change, and what each persona adapts.
+
+Pure: the persona worker keeps a `DisplayState` per visit (as `to_dict()` JSON) and feeds it
+each new prediction; the displayed persona changes only with hysteresis so it never flickers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from personas_engine.vocabulary import PERSONAS, UNKNOWN
+
+ADAPTATIONS: Final[dict[str, tuple[str, ...]]] = {
+    "explorer": ("tutorial", "discover-more"),
+    "hurried": ("express-checkout", "sticky-cart"),
+    "bargain_hunter": ("coupon", "deal-highlight", "sort-discount"),
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Re-prediction cadence and hysteresis; defaults suit a 5-15 s first prediction."""
+
+    every_n_events: int = 20
+    every_s: float = 3.0
+    min_evidence: float = 4.0
+    threshold: float = 0.6  # confidence needed to leave unknown
+    margin: float = 0.15  # p(new) - p(shown) needed to switch between personas
+    confirmations: int = 2  # consecutive predictions that must agree before switching
+
+    def __post_init__(self) -> None:
+        if self.every_n_events < 1 or self.every_s <= 0:
+            raise ValueError("every_n_events must be >= 1 and every_s > 0")
+        if not 0.0 < self.threshold <= 1.0 or not 0.0 <= self.margin <= 1.0:
+            raise ValueError("threshold must be within (0, 1] and margin within [0, 1]")
+        if self.confirmations < 1 or self.min_evidence < 0:
+            raise ValueError("confirmations must be >= 1 and min_evidence >= 0")
+
+
+@dataclass(frozen=True)
+class DisplayState:
+    """The persona shown to the shopper and a challenger waiting for confirmation."""
+
+    persona: str = UNKNOWN
+    confidence: float = 0.0
+    candidate: str = ""
+    streak: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state as plain JSON types."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DisplayState:
+        """Rebuild a state from `to_dict()` output."""
+        return cls(
+            persona=str(data.get("persona", UNKNOWN)),
+            confidence=float(data.get("confidence", 0.0)),
+            candidate=str(data.get("candidate", "")),
+            streak=int(data.get("streak", 0)),
+        )
+
+
+def should_repredict(events_since: int, seconds_since: float, every_n: int, every_s: float) -> bool:
+    """Tell whether enough new events or time have passed since the last prediction."""
+    if events_since <= 0:
+        return False  # nothing new: the features, hence the prediction, are unchanged
+    return events_since >= every_n or seconds_since >= every_s
+
+
+def update_display(
+    state: DisplayState,
+    predicted: str,
+    probabilities: Mapping[str, float],
+    config: PolicyConfig,
+) -> DisplayState:
+    """Return the display state after one prediction, switching only with hysteresis."""
+    if predicted not in PERSONAS:
+        return state  # not enough evidence yet: keep whatever is shown
+    p_new = float(probabilities.get(predicted, 0.0))
+    if state.persona not in PERSONAS:
+        if p_new >= config.threshold:
+            return DisplayState(predicted, p_new)
+        return state
+    p_shown = float(probabilities.get(state.persona, 0.0))
+    if predicted == state.persona or p_new - p_shown < config.margin:
+        return DisplayState(state.persona, p_shown)  # the challenger, if any, loses its streak
+    streak = state.streak + 1 if state.candidate == predicted else 1
+    if streak >= config.confirmations:
+        return DisplayState(predicted, p_new)
+    return DisplayState(state.persona, p_shown, predicted, streak)
+
+
+def adaptations_for(persona: str) -> list[str]:
+    """Return the adaptation names the storefront applies for a persona (none for unknown)."""
+    return list(ADAPTATIONS.get(persona, ()))
+
+
+class PersonaTracker:
+    """Keep one visit's displayed persona: a convenience wrapper over `update_display`."""
+
+    def __init__(self, config: PolicyConfig | None = None, state: DisplayState | None = None):
+        self.config = config or PolicyConfig()
+        self.state = state or DisplayState()
+
+    @property
+    def persona(self) -> str:
+        """Return the persona currently shown."""
+        return self.state.persona
+
+    def observe(self, predicted: str, probabilities: Mapping[str, float]) -> bool:
+        """Feed one prediction; return True when the displayed persona changed."""
+        before = self.state.persona
+        self.state = update_display(self.state, predicted, probabilities, self.config)
+        return self.state.persona != before
