@@ -58,8 +58,7 @@ class FeatureState:
     first_product: int = -1
     viewed: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
-    sort: str = ""  # the catalog's current sort, filters and category as last seen
-    on_sale: bool = False
+    sort: str = ""  # the catalog's sort and category as last chosen
     category: str = ""
     current: str = ""  # pvid of the latest page view started
     touch: bool = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from personas_engine.feature_state import (
     DEFAULT_MIN_EVIDENCE,
@@ -204,8 +204,6 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
         if cat and cat not in state.categories:
             state.categories.append(cat)
         state.first_product = _earliest(state.first_product, at.abs)
-    elif page.kind == "catalog":
-        _on_catalog_path(state, path)
     elif page.kind == "checkout":
         state.first_checkout = _earliest(state.first_checkout, at.abs)
     counter = _PAGE_COUNTERS.get(page.kind)
@@ -213,16 +211,8 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
         state.add(counter)
 
 
-def _on_catalog_path(state: FeatureState, path: str) -> None:
-    # The catalog keeps its sort and filters in the URL: a URL that changes them counts as the
-    # action, and the tracker's own sort/filter event for the same change does not count twice.
-    query = parse_qs(urlsplit(path).query)
-    _set_sort(state, query.get("sort", [""])[0])
-    _set_on_sale(state, query.get("on_sale", [""])[0] in ("1", "true"))
-    _set_category(state, query.get("category", [""])[0])
-
-
 def _set_sort(state: FeatureState, value: str) -> None:
+    # Choosing the sort already in place is no change (the select fires nothing either).
     if value and value != state.sort:
         if value.startswith("price"):
             state.add("price_sorts")
@@ -231,12 +221,6 @@ def _set_sort(state: FeatureState, value: str) -> None:
         else:
             state.add("other_sorts")
     state.sort = value
-
-
-def _set_on_sale(state: FeatureState, on: bool) -> None:
-    if on and not state.on_sale:
-        state.add("on_sale_filters")
-    state.on_sale = on
 
 
 def _set_category(state: FeatureState, slug: str) -> None:
@@ -326,7 +310,7 @@ def _on_sort(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
 def _on_filter(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
     state.add("evidence")
     if ev.get("f") == "on-sale":
-        _set_on_sale(state, not state.on_sale)  # the on-sale filter is a toggle
+        state.add("on_sale_filters")  # switching it off is still looking for deals
     elif ev.get("f") == "category":
         _set_category(state, str(ev.get("v", "")))
 

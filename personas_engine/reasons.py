@@ -107,6 +107,8 @@ def _first_product(f: Mapping[str, float], lang: str) -> str | None:
     s = f.get("time_to_first_product_s", NOT_YET_S)
     if s >= NOT_YET_S:
         return None
+    if s < 1:
+        return "est arrivé directement sur un produit" if lang == "fr" else "landed on a product"
     if lang == "fr":
         return f"a ouvert un produit {_num(s, lang)} s après son arrivée"
     return f"opened a product {_num(s, lang)} s after arriving"
@@ -223,12 +225,17 @@ PHRASES: Final[dict[str, Phrase]] = {
 }
 
 
+# Context, not behaviour: these can tip the model but make poor reasons on their own.
+CONTEXT: Final = frozenset({"visit_duration_s", "events_seen", "touch_device"})
+
+
 def explain(
     features: Mapping[str, float], drivers: Sequence[str], *, limit: int = 3, lang: str = "en"
 ) -> list[str]:
     """Return up to `limit` distinct reasons for the driving features, strongest first."""
     reasons: list[str] = []
-    for name in (*drivers, "products_viewed", "visit_duration_s"):
+    behaviour = [name for name in drivers if name not in CONTEXT]
+    for name in (*behaviour, "products_viewed", "visit_duration_s"):
         phrase = PHRASES.get(name)
         text = phrase(features, lang) if phrase is not None else None
         if text is not None and text not in reasons:

@@ -143,13 +143,10 @@ def explorer_browse_category(sim: VisitSim) -> None:
     sim.goto_catalog()
     fresh = [c for c in sim.categories if c != sim.category] or sim.categories
     slug = sim.rng.choice(fresh)
-    if sim.by_url:
-        sim.category = slug
-    else:
-        index = sim.categories.index(slug)
-        sim.click(f'[data-category="{slug}"]', layout.category_link(sim.device, index))
-        sim.page.emit("filter", f="category", v=slug)
-        sim.category = slug
+    index = sim.categories.index(slug)
+    sim.click(f'[data-category="{slug}"]', layout.category_link(sim.device, index))
+    sim.page.emit("filter", f="category", v=slug)
+    sim.category = slug
     sim.navigate(sim.catalog_path(), "catalog")
     sim.scroll_to(sim.rng.uniform(0.2, 0.7) * sim.page.dh)
     for pid in sim.rng.sample(sim.grid, k=min(len(sim.grid), sim.rng.randint(1, 4))):
@@ -249,10 +246,9 @@ def bargain_sort(sim: VisitSim) -> None:
     sim.goto_catalog()
     choices = [v for v in ("price_asc", "discount", "price_desc") if v != sim.sort]
     value = sim.rng.choices(choices, weights=[3, 2, 1][: len(choices)])[0]
-    if not sim.by_url or sim.rng.random() < 0.5:
-        sim.click('[data-action="sort"]', layout.sort_select(sim.device), act="sort")
-        sim.page.wait(sim.rng.uniform(300, 1_200))  # the options are read
-        sim.page.emit("sort", v=value)
+    sim.click('[data-action="sort"]', layout.sort_select(sim.device), act="sort")
+    sim.page.wait(sim.rng.uniform(300, 1_200))  # the options are read
+    sim.page.emit("sort", v=value)
     sim.sort = value
     sim.navigate(sim.catalog_path(), "catalog")
     sim.pause(0.5)
@@ -261,9 +257,8 @@ def bargain_sort(sim: VisitSim) -> None:
 def bargain_on_sale(sim: VisitSim) -> None:
     """Keep only the items on sale."""
     sim.goto_catalog()
-    if not sim.by_url or sim.rng.random() < 0.5:
-        sim.click('[data-filter="on-sale"]', layout.on_sale_filter(sim.device))
-        sim.page.emit("filter", f="on-sale")
+    sim.click('[data-filter="on-sale"]', layout.on_sale_filter(sim.device))
+    sim.page.emit("filter", f="on-sale")
     sim.on_sale = True
     sim.navigate(sim.catalog_path(), "catalog")
     sim.pause(0.5)

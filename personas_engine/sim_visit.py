@@ -166,15 +166,8 @@ class VisitSim:
         return f"{prefix}{self.rng.getrandbits(64):016x}"
 
     def catalog_path(self) -> str:
-        """Return the canonical catalog path for the current category, sort and filter."""
-        params = []
-        if self.category:
-            params.append(f"category={self.category}")
-        if self.sort:
-            params.append(f"sort={self.sort}")
-        if self.on_sale:
-            params.append("on_sale=1")
-        return "/catalog" + ("?" + "&".join(params) if params else "")
+        """Return the catalog's path as the tracker reports it (no query string, per schema)."""
+        return "/catalog"
 
     def catalog_grid(self) -> list[str]:
         """Return the product ids the catalog shows for its current state."""

@@ -22,6 +22,7 @@ from personas_engine.sim_visit import VisitSim
 from personas_engine.vocabulary import PERSONAS
 
 EPOCH_BASE = 1_760_000_000_000  # an arbitrary day; only differences matter
+SIMULATOR_VERSION = 1  # bump when behaviour changes, so model versions change with it
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from personas_engine.artifacts import DEFAULT_MODELS_DIR, save_model
 from personas_engine.catalog import load_catalog
 from personas_engine.model import PersonaModel, TrainParams, train
-from personas_engine.simulate import TRAIN_MIXTURE, Mixture, simulate_visits
+from personas_engine.simulate import SIMULATOR_VERSION, TRAIN_MIXTURE, Mixture, simulate_visits
 
 DEFAULT_VISITS = 1_800
 DEFAULT_SEED = 1
@@ -30,6 +30,7 @@ def train_on_simulation(
     visits = simulate_visits(n, seed, mixture, catalog)
     data = {
         "source": "simulated",
+        "simulator": SIMULATOR_VERSION,
         "visits": n,
         "seed": seed,
         "mixture": asdict(mixture),
