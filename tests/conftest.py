@@ -31,9 +31,7 @@ def unique_name() -> str:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, valkey: EmbeddedValkey, unique_name: str
-) -> Iterator[Any]:
+def make_settings(tmp_path: Path, valkey: EmbeddedValkey, unique_name: str) -> Iterator[Any]:
     """Build test settings: the shared Valkey, an isolated key prefix and database."""
 
     def build(**sections: dict[str, Any]) -> Settings:

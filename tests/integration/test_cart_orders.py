@@ -57,9 +57,10 @@ async def test_discounted_price_comes_from_server_and_client_price_is_ignored(
     body = {"product_id": discounted["_id"], "quantity": 1, "price": 0, "price_cents": 1}
     status, cart = await client.json("POST", "/add-to-cart", body)
     assert status == 200
-    expected = discounted["price_cents"] - (
-        discounted["price_cents"] * discounted["discount_percent"] + 50
-    ) // 100
+    expected = (
+        discounted["price_cents"]
+        - (discounted["price_cents"] * discounted["discount_percent"] + 50) // 100
+    )
     assert cart["items"][0]["unit_price_cents"] == expected
     assert cart["total_cents"] == expected
 
@@ -169,10 +170,15 @@ async def test_twenty_concurrent_orders_for_five_items_sell_exactly_five(app: An
     shoppers = [Shopper(app.quart.test_client()) for _ in range(20)]
     for shopper in shoppers:
         await shopper.start()
-        status, _ = await shopper.json("POST", "/add-to-cart", {"product_id": "p006", "quantity": 1})
+        status, _ = await shopper.json(
+            "POST", "/add-to-cart", {"product_id": "p006", "quantity": 1}
+        )
         assert status == 200
     results = await asyncio.gather(
-        *(s.json("POST", "/process-order", order_body(f"k-{i:08d}")) for i, s in enumerate(shoppers))
+        *(
+            s.json("POST", "/process-order", order_body(f"k-{i:08d}"))
+            for i, s in enumerate(shoppers)
+        )
     )
     statuses = sorted(status for status, _ in results)
     assert statuses.count(201) == 5

@@ -37,7 +37,9 @@ def make_coupon(**overrides: object) -> Coupon:
     ("price", "percent", "expected"),
     [(1999, None, 1999), (1999, 0, 1999), (1999, 10, 1799), (1000, 33, 670), (995, 50, 497)],
 )
-def test_discounted_price_rounds_to_nearest_cent(price: int, percent: int | None, expected: int) -> None:
+def test_discounted_price_rounds_to_nearest_cent(
+    price: int, percent: int | None, expected: int
+) -> None:
     assert discounted_price(price, percent) == expected
 
 

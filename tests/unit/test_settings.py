@@ -51,7 +51,7 @@ def test_bad_url_scheme(tmp_path: Path) -> None:
 
 
 def test_broken_toml_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="config.toml"):
+    with pytest.raises(SettingsError, match=r"config\.toml"):
         load_settings(write_config(tmp_path, "[server\n"), environ={})
 
 

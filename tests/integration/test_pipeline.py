@@ -1,0 +1,187 @@
+"""The tracking pipeline on real parts: Socket.IO client → Valkey stream → flusher → store."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import socketio
+
+from server.adapters.embedded_valkey import EmbeddedValkey
+from server.workers.flusher import GROUP
+from tests.support.batches import batch, click, moves, page_event, page_view_id
+from tests.support.live_server import running_app, visitor_cookie
+
+
+# These tests send as fast as they can; the rate limit has a test of its own.
+UNLIMITED = {
+    "rate_limit_batches_per_second": 1e6,
+    "rate_limit_burst": 1_000_000,
+    "rate_limit_events_per_second": 1e8,
+}
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0, every: float = 0.2) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s (last value {value!r})")
+        await asyncio.sleep(every)
+
+
+async def connect(url: str, cookie: str) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, namespaces=["/track"], transports=["websocket"],
+                         headers={"Cookie": cookie})  # fmt: skip
+    return client
+
+
+async def stored_event_count(app: Any) -> int:
+    return await app.services.extras["events"].count_events({})
+
+
+async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
+    make_settings: Any,
+) -> None:
+    rng = random.Random(7)
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        cookie, me = await visitor_cookie(url)
+        client = await connect(url, cookie)
+        pvids = [page_view_id() for _ in range(10)]
+        sent_valid_events = 0
+        expected_rejections: dict[str, int] = {}
+        acks: list[dict[str, Any]] = []
+        for i in range(1000):
+            pvid, seq = pvids[i % 10], i // 10
+            events = ([page_event()] if seq == 0 else []) + moves(rng.randint(1, 30), 100)
+            good = batch(me["vid"], me["session_id"], pvid, seq, events)
+            roll = rng.random()
+            if roll < 0.05:
+                bad, code = {**good, "events": [{"k": "keylog", "t": 1}]}, "unknown_kind"
+            elif roll < 0.10:
+                bad, code = {**good, "seq": {"$gt": 0}}, "invalid_batch"
+            elif roll < 0.12:
+                bad, code = {**good, "vid": "someoneElse000001"}, "forbidden_visitor"
+            else:
+                bad, code = None, ""
+            if bad is not None:
+                ack = await client.call("batch", bad, namespace="/track")
+                assert ack == {"ok": False, "error": code}
+                expected_rejections[code] = expected_rejections.get(code, 0) + 1
+            ack = await client.call("batch", good, namespace="/track")
+            assert ack == {"ok": True, "seq": seq}
+            sent_valid_events += len(events)
+            if rng.random() < 0.1:  # a resend after a lost ack: must not double
+                acks.append(await client.call("batch", good, namespace="/track"))
+        await client.disconnect()
+        assert all(ack["ok"] for ack in acks)
+
+        async def all_flushed() -> bool:
+            return await stored_event_count(app) >= sent_valid_events
+
+        await wait_for(all_flushed)
+        await asyncio.sleep(1.5)  # anything extra would show up now
+        assert await stored_event_count(app) == sent_valid_events
+        events_store = app.services.extras["events"]
+        assert await events_store.chunks.count_documents({}) == 1000
+        session = await events_store.session(me["session_id"])
+        assert session["events"] == sent_valid_events and session["page_views"] == 10
+        ingest = app.services.extras["ingest"].snapshot()
+        assert ingest["rejected"] == expected_rejections
+        assert ingest["duplicate_batches"] == len(acks)
+
+
+async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any) -> None:
+    settings = make_settings(flusher={"enabled": False}, tracking=UNLIMITED)
+    async with running_app(settings) as (app, url):
+        from server.bootstrap import make_flusher
+
+        cookie, me = await visitor_cookie(url)
+        client = await connect(url, cookie)
+        pvid = page_view_id()
+        for seq in range(20):
+            events = ([page_event()] if seq == 0 else []) + moves(10) + [click(900)]
+            ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                    namespace="/track")  # fmt: skip
+            assert ack["ok"]
+        await client.disconnect()
+        services = app.services
+        buffer, events_store = services.extras["buffer"], services.extras["events"]
+
+        crashed = make_flusher(services)
+        await buffer.ensure_group(GROUP)
+        entries = await buffer.read(GROUP, crashed.consumer, 100, 100)
+        assert len(entries) == 20
+        # It dies halfway through a round: chunks written, aggregates and XACK never done.
+        from server.pipeline.aggregate import plan_chunks
+        from server.workers.flusher import decode_entry
+
+        await events_store.insert_chunks(plan_chunks([decode_entry(e) for e in entries[:12]]))
+        assert (await buffer.lag(GROUP))["pending"] == 20
+
+        survivor = make_flusher(services)
+        survivor.claim_idle_ms = 200
+        await asyncio.sleep(0.3)
+        task = asyncio.create_task(survivor.run())
+        try:
+            await wait_for(lambda: _pending_is(buffer, 0))
+        finally:
+            task.cancel()
+        assert await events_store.chunks.count_documents({}) == 20
+        assert await events_store.count_events({}) == 1 + 20 * 11
+        session = await events_store.session(me["session_id"])
+        assert session["events"] == 1 + 20 * 11 and session["clicks"] == 20
+        bins = await events_store.heatmap_bins.find({"kind": "click"}).to_list()
+        assert sum(doc["n"] for doc in bins) == 20
+        assert await events_store.chunks.count_documents({"agg": False}) == 0
+
+
+async def _pending_is(buffer: Any, expected: int) -> bool:
+    return (await buffer.lag(GROUP))["pending"] == expected
+
+
+async def test_redis_restart_mid_stream_gives_error_acks_then_nothing_lost(
+    make_settings: Any, tmp_path: Any
+) -> None:
+    own = EmbeddedValkey(tmp_path / "own-valkey")
+    await own.start()
+    try:
+        settings = make_settings(redis={"url": own.url}, tracking=UNLIMITED)
+        async with running_app(settings) as (app, url):
+            cookie, me = await visitor_cookie(url)
+            client = await connect(url, cookie)
+            pvid = page_view_id()
+            pending = [
+                batch(me["vid"], me["session_id"], pvid, seq,
+                      ([page_event()] if seq == 0 else []) + moves(5))
+                for seq in range(30)
+            ]  # fmt: skip
+            unavailable = 0
+            for index, item in enumerate(pending):
+                if index == 10:
+                    await own.stop()
+                if index == 20:
+                    await own.start()
+                ack = await client.call("batch", item, namespace="/track", timeout=10)
+                if not ack["ok"]:
+                    assert ack["error"] == "unavailable"
+                    unavailable += 1
+            assert unavailable >= 5
+            # The client resends everything it holds without an ok ack (here: all of it).
+            for item in pending:
+                ack = await client.call("batch", item, namespace="/track", timeout=10)
+                assert ack["ok"], ack
+            await client.disconnect()
+            expected = sum(len(item["events"]) for item in pending)
+
+            async def flushed() -> bool:
+                return await stored_event_count(app) == expected
+
+            await wait_for(flushed, timeout=30)
+            assert await app.services.extras["events"].chunks.count_documents({}) == 30
+    finally:
+        await own.stop()

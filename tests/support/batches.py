@@ -1,0 +1,39 @@
+"""Build tracker batches in the schema of docs/events.md for tests and load generators."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+
+def page_view_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def batch(
+    vid: str, sid: str, pvid: str, seq: int, events: list[dict[str, Any]],
+    path: str = "/product/p001", t0: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "v": 1, "vid": vid, "sid": sid, "pvid": pvid, "seq": seq,
+        "t0": t0 or int(time.time() * 1000), "path": path, "events": events,
+    }  # fmt: skip
+
+
+def page_event(path: str = "/product/p001", width: int = 1280) -> dict[str, Any]:
+    return {
+        "k": "page", "t": 0, "path": path, "title": "Test page", "ref": "", "vw": width,
+        "vh": 800, "dh": 2400, "dev": "desktop" if width >= 1024 else "mobile",
+    }  # fmt: skip
+
+
+def moves(count: int, start_t: int = 10) -> list[dict[str, Any]]:
+    return [
+        {"k": "move", "t": start_t + i * 50, "x": 100 + i % 900, "y": 200 + i % 700}
+        for i in range(count)
+    ]
+
+
+def click(t: int, selector: str = '[data-action="add-to-cart"]') -> dict[str, Any]:
+    return {"k": "click", "t": t, "x": 640, "y": 400, "a": selector, "rx": 0.5, "ry": 0.5}
