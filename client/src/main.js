@@ -1,0 +1,2 @@
+// Entry point of the storefront's browser code: one import per feature module.
+import "./shop.js";
