@@ -83,11 +83,17 @@ class AdminStore:
         if await self.count() > 0:
             return None
         if username and password:
-            await self.create(username, password)
+            try:
+                await self.create(username, password)
+            except Conflict:  # another process created it a moment ago
+                return None
             return f"created admin {username!r} from VITRINE_ADMIN_USER / VITRINE_ADMIN_PASSWORD"
         username = username or "admin"
         password = secrets.token_urlsafe(12)
-        await self.create(username, password)
+        try:
+            await self.create(username, password)
+        except Conflict:
+            return None
         path = var_dir / "admin-password.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)

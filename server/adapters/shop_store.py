@@ -57,6 +57,15 @@ async def insert_document(collection: Any, document: dict[str, Any]) -> None:
         raise
 
 
+async def insert_ignoring_duplicates(collection: Any, documents: list[dict[str, Any]]) -> None:
+    """Insert what is missing; another process seeding at the same time is not an error."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
+            raise
+
+
 @dataclass(frozen=True)
 class CatalogPage:
     products: list[Product]
@@ -86,7 +95,7 @@ class CatalogStore:
             if item["id"] not in known
         ]
         if new_products:
-            await self._products.insert_many(new_products, ordered=False)
+            await insert_ignoring_duplicates(self._products, new_products)
         known_categories = {doc["_id"] async for doc in self._categories.find({}, {"_id": 1})}
         new_categories = [
             {"_id": item["slug"], **item}
@@ -94,7 +103,7 @@ class CatalogStore:
             if item["slug"] not in known_categories
         ]
         if new_categories:
-            await self._categories.insert_many(new_categories, ordered=False)
+            await insert_ignoring_duplicates(self._categories, new_categories)
         return len(new_products)
 
     async def categories(self) -> list[dict[str, Any]]:
@@ -202,18 +211,20 @@ class CouponStore:
         """Make sure the shop's public coupon exists (idempotent)."""
         if await self._coupons.find_one({"_id": "WELCOME10"}) is None:
             now = datetime.now(UTC)
-            await insert_document(
+            await insert_ignoring_duplicates(
                 self._coupons,
-                {
-                    "_id": "WELCOME10",
-                    "percent_off": 10,
-                    "min_subtotal_cents": 2000,
-                    "valid_from": now - timedelta(days=1),
-                    "valid_until": now + timedelta(days=3650),
-                    "max_uses": None,
-                    "uses": 0,
-                    "issued_to": None,
-                },
+                [
+                    {
+                        "_id": "WELCOME10",
+                        "percent_off": 10,
+                        "min_subtotal_cents": 2000,
+                        "valid_from": now - timedelta(days=1),
+                        "valid_until": now + timedelta(days=3650),
+                        "max_uses": None,
+                        "uses": 0,
+                        "issued_to": None,
+                    }
+                ],
             )
 
     async def issue_personal(self, vid: str, percent_off: int, days: int = 7) -> Coupon:

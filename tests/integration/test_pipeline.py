@@ -13,7 +13,6 @@ from server.workers.flusher import GROUP
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 
-
 # These tests send as fast as they can; the rate limit has a test of its own.
 UNLIMITED = {
     "rate_limit_batches_per_second": 1e6,

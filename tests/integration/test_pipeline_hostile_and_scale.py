@@ -1,0 +1,175 @@
+"""Hostile batches, the per-connection rate limit, and two server processes with two flushers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import socketio
+from pymongo import AsyncMongoClient
+
+from server.adapters.embedded_valkey import EmbeddedValkey, free_port
+from server.settings import REPO_ROOT
+from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
+from tests.support.batches import batch, moves, page_event, page_view_id
+from tests.support.live_server import ServerProcess, running_app, visitor_cookie
+
+
+async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
+    make_settings: Any,
+) -> None:
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        cookie, me = await visitor_cookie(url)
+        good = batch(me["vid"], me["session_id"], page_view_id(), 0, [page_event(), *moves(3)])
+        hostile = [
+            ({**good, "vid": {"$ne": None}}, "invalid_batch"),
+            ({**good, "pvid": {"$gt": ""}}, "invalid_batch"),
+            ({**good, "t0": 1e308}, "invalid_batch"),
+            ({**good, "events": [{"k": "move", "t": 1, "x": 1e308, "y": 1}]}, "invalid_event"),
+            (
+                {**good, "events": [{"k": "page", "t": 0, "path": "/" + "a" * 5000}]},
+                "invalid_event",
+            ),
+            ({"__proto__": {"admin": True}}, "invalid_batch"),
+            ("just a string", "invalid_batch"),
+        ]
+        client = await connect(url, cookie)
+        try:
+            for payload, code in hostile:
+                ack = await client.call("batch", payload, namespace="/track", timeout=10)
+                assert ack == {"ok": False, "error": code}, payload
+        finally:
+            await client.disconnect()
+
+        # A 10 MB string and a NaN: the connection is dropped, nothing is stored.
+        for payload in ({**good, "path": "x" * 10_000_000}, {**good, "seq": float("nan")}):
+            rogue = await connect(url, cookie)
+            with contextlib.suppress(
+                socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError
+            ):
+                await rogue.call("batch", payload, namespace="/track", timeout=3)
+            await rogue.disconnect()
+
+        # Over HTTP too: 1,000-deep nesting, an oversized body and broken JSON get clear errors.
+        deep = '{"k": "move", "t": 1, "y": 1, "x": ' + "[" * 1000 + "]" * 1000 + "}"
+        deep_batch = orjson.dumps({**good, "events": []}).replace(
+            b'"events":[]', b'"events":[' + deep.encode() + b"]"
+        )
+        async with aiohttp.ClientSession(headers={"Cookie": cookie}) as http:
+            async with http.post(url + "/record-session-data", data=deep_batch) as response:
+                assert response.status == 400
+                assert (await response.json())["error"] == "invalid_event"
+            async with http.post(url + "/record-session-data", data=b"{" * 2000) as response:
+                assert response.status == 400
+                assert (await response.json())["error"] == "invalid_json"
+            async with http.post(url + "/record-session-data", data=b"x" * 600_000) as response:
+                assert response.status in (400, 413)
+
+        # Still serving: the good batch goes through and is the only thing stored.
+        client = await connect(url, cookie)
+        assert await client.call("batch", good, namespace="/track") == {"ok": True, "seq": 0}
+        await client.disconnect()
+
+        async def flushed() -> bool:
+            return await stored_event_count(app) == len(good["events"])
+
+        await wait_for(flushed)
+        assert await app.services.extras["events"].chunks.count_documents({}) == 1
+
+
+async def test_flooding_socket_is_throttled_without_slowing_others(make_settings: Any) -> None:
+    settings = make_settings(tracking={"rate_limit_batches_per_second": 5, "rate_limit_burst": 10})
+    async with running_app(settings) as (app, url):
+        flood_cookie, flood_me = await visitor_cookie(url)
+        calm_cookie, calm_me = await visitor_cookie(url)
+        flood = await connect(url, flood_cookie)
+        calm = await connect(url, calm_cookie)
+        pvid = page_view_id()
+        acks = await asyncio.gather(
+            *(
+                flood.call("batch", batch(flood_me["vid"], flood_me["session_id"], pvid, seq,
+                                          moves(50)), namespace="/track")
+                for seq in range(200)
+            )
+        )  # fmt: skip
+        limited = sum(1 for ack in acks if ack.get("error") == "rate_limited")
+        assert limited >= 150
+        calm_ack = await calm.call(
+            "batch",
+            batch(calm_me["vid"], calm_me["session_id"], page_view_id(), 0, [page_event()]),
+            namespace="/track",
+        )
+        assert calm_ack == {"ok": True, "seq": 0}
+        assert app.services.extras["ingest"].rejected["rate_limited"] == limited
+        await flood.disconnect()
+        await calm.disconnect()
+
+
+async def test_two_server_processes_and_two_flushers_land_every_event_once(
+    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
+) -> None:
+    wire_port = free_port()
+    wire = subprocess.Popen(
+        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(wire_port),
+         "--path", str(tmp_path / "wire.sqlite3")],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    mongo_uri = f"mongodb://127.0.0.1:{wire_port}/?directConnection=true"
+    common = {
+        "VITRINE_MONGODB__URI": mongo_uri,
+        "VITRINE_MONGODB__DATABASE": unique_name,
+        "VITRINE_REDIS__URL": valkey.url,
+        "VITRINE_REDIS__KEY_PREFIX": f"{unique_name}:",
+        "VITRINE_SECURITY__SECRET_KEY": "shared-secret-" + unique_name,
+        "VITRINE_ADMIN_USER": "admin",
+        "VITRINE_ADMIN_PASSWORD": "correct-horse-battery",
+        "VITRINE_TRACKING__RATE_LIMIT_BATCHES_PER_SECOND": "100000",
+        "VITRINE_TRACKING__RATE_LIMIT_BURST": "100000",
+    }
+    servers = [
+        ServerProcess({**common, "VITRINE_PATHS__VAR_DIR": str(tmp_path / f"var{i}")},
+                      tmp_path / f"server{i}.log")
+        for i in range(2)
+    ]  # fmt: skip
+    try:
+        await asyncio.gather(*(server.start() for server in servers))
+        cookie, me = await visitor_cookie(servers[0].url)
+        clients = [await connect(server.url, cookie) for server in servers]
+        sent = 0
+        pvid = page_view_id()
+        for seq in range(60):
+            events = ([page_event()] if seq == 0 else []) + moves(1 + seq % 7)
+            ack = await clients[seq % 2].call(
+                "batch", batch(me["vid"], me["session_id"], pvid, seq, events), namespace="/track"
+            )
+            assert ack == {"ok": True, "seq": seq}
+            sent += len(events)
+        # The same batch resent through the other process is still dropped.
+        resend = batch(me["vid"], me["session_id"], pvid, 5, moves(1 + 5 % 7))
+        assert (await clients[0].call("batch", resend, namespace="/track"))["ok"]
+        for client in clients:
+            await client.disconnect()
+
+        mongo: Any = AsyncMongoClient(mongo_uri)
+        try:
+            chunks = mongo[unique_name]["event_chunks"]
+
+            async def landed() -> bool:
+                return await chunks.count_documents({"agg": True}) == 60
+
+            await wait_for(landed, timeout=60, every=0.5)
+            docs = await chunks.find({}, {"n": 1}).to_list()
+            assert len(docs) == 60 and sum(doc["n"] for doc in docs) == sent
+        finally:
+            await mongo.close()
+    finally:
+        for server in servers:
+            await server.stop()
+        wire.terminate()
+        wire.wait(10)

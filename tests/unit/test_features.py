@@ -1,0 +1,269 @@
+"""Behavioural features from hand-written tracker streams, folded incrementally."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from personas_engine import features as features_module
+from personas_engine.features import (
+    FEATURE_NAMES,
+    NOT_MEASURED,
+    NOT_YET_S,
+    FeatureState,
+    evidence,
+    feature_vector,
+    features_of,
+    fold_batch,
+    fold_batches,
+    page_kind,
+)
+from personas_engine.simulate import Mixture, simulate_visits
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "personas"
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    batches: list[dict[str, Any]] = json.loads((FIXTURES / f"{name}.json").read_text())["batches"]
+    return batches
+
+
+# Worked out by hand from the fixtures (see each fixture's description).
+EXPECTED: dict[str, dict[str, float]] = {
+    "hurried_scripted": {
+        "products_viewed": 1,
+        "product_views": 1,
+        "distinct_categories": 1,
+        "add_to_cart_count": 1,
+        "time_to_first_add_s": 1.78,
+        "cart_to_checkout_s": 1.53,
+        "checkout_reached": 1,
+        "clicks": 3,
+        "hesitation_ratio": 0.0,
+        "mean_dwell_per_product_s": 2.6,
+        "product_scroll_depth_mean": 0.3,
+        "max_scroll_depth_mean": (0.3 + 0.72 + 720 / 1300) / 3,
+        "idle_ratio": 2300 / 6400,
+        "visit_duration_s": 6.28,
+        "pages_per_minute": 18.0,
+        "time_to_first_product_s": 0.0,
+        "events_seen": 12,
+        "pointer_speed_px_s": NOT_MEASURED,
+        "path_straightness": NOT_MEASURED,
+        "scroll_speed_px_s": NOT_MEASURED,
+        "price_sorts": 0,
+        "discount_hovers": 0,
+    },
+    "explorer_scripted": {
+        "products_viewed": 3,
+        "product_views": 4,
+        "distinct_categories": 3,
+        "back_and_forth": 1,
+        "mean_dwell_per_product_s": 4.25,
+        "product_scroll_depth_mean": 1.0,
+        "max_scroll_depth_mean": 1.0,
+        "scroll_speed_px_s": 2560 / 1.6,
+        "idle_ratio": 12500 / 17000,
+        "hesitation_ratio": NOT_MEASURED,
+        "clicks": 0,
+        "time_to_first_add_s": NOT_YET_S,
+        "cart_to_checkout_s": NOT_YET_S,
+        "checkout_reached": 0,
+        "visit_duration_s": 16.85,
+        "pages_per_minute": 4 / (16.85 / 60),
+        "add_to_cart_count": 0,
+        "tutorial_views": 0,
+    },
+    "bargain_scripted": {
+        "price_sorts": 1,
+        "discount_sorts": 0,
+        "on_sale_filters": 1,
+        "discount_hovers": 3,
+        "discount_hover_s": 4.0,
+        "price_hovers": 2,
+        "catalog_views": 3,
+        "products_viewed": 1,
+        "clicks": 3,
+        "hesitation_ratio": 0.0,
+        "mean_dwell_per_product_s": 5.0,
+        "product_scroll_depth_mean": 0.5545,
+        "time_to_first_product_s": 9.02,
+        "visit_duration_s": 13.89,
+        "idle_ratio": 0.0,
+        "coupon_interactions": 0,
+        "max_scroll_depth_mean": (0.24 + 0.24 + 0.36 + 0.5545) / 4,
+    },
+    "pointer_scroll": {
+        "pointer_speed_px_s": 2000.0,
+        "path_straightness": 500 / 700,
+        "scroll_speed_px_s": 2000.0,
+        "hesitation_ratio": 0.5,
+        "idle_ratio": 2600 / 7100,
+        "time_to_first_add_s": 3.6,
+        "mean_dwell_per_product_s": 7.1,
+        "events_seen": 17,
+        "pages_per_minute": 6.0,
+        "product_scroll_depth_mean": 1.0,
+    },
+    "interleaved_tabs": {
+        "product_views": 1,
+        "catalog_views": 1,
+        "price_hovers": 1,
+        "discount_sorts": 1,
+        "clicks": 1,
+        "events_seen": 7,
+        "product_scroll_depth_mean": 1.0,
+        "time_to_first_product_s": 3.05,
+        "hesitation_ratio": 1.0,
+    },
+}
+EVIDENCE = {
+    "hurried_scripted": 9,
+    "explorer_scripted": 17,
+    "bargain_scripted": 15,
+    "pointer_scroll": 7,
+    "interleaved_tabs": 8,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_features_of_hand_written_streams(name: str) -> None:
+    features = features_of(load(name))
+    for feature, expected in EXPECTED[name].items():
+        assert features[feature] == pytest.approx(expected, abs=1e-3), feature
+
+
+@pytest.mark.parametrize("name", sorted(EVIDENCE))
+def test_evidence_counts_meaningful_actions(name: str) -> None:
+    assert evidence(fold_batches(FeatureState(), load(name))) == EVIDENCE[name]
+
+
+def test_feature_vector_has_all_named_float_features() -> None:
+    features = features_of(load("bargain_scripted"))
+    assert list(features) == list(FEATURE_NAMES)
+    assert len(FEATURE_NAMES) >= 18
+    assert all(isinstance(v, float) for v in features.values())
+
+
+def test_empty_state_has_neutral_features() -> None:
+    features = feature_vector(FeatureState())
+    assert features["events_seen"] == 0
+    assert features["time_to_first_add_s"] == NOT_YET_S
+    assert features["pointer_speed_px_s"] == NOT_MEASURED
+    assert evidence(FeatureState()) == 0
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_folding_batch_by_batch_through_json_equals_folding_at_once(name: str) -> None:
+    batches = load(name)
+    at_once = fold_batches(FeatureState(), batches)
+    state = FeatureState()
+    for batch in batches:
+        # The server keeps the state in Redis between batches.
+        state = FeatureState.from_dict(
+            orjson.loads(orjson.dumps(fold_batch(state, batch).to_dict()))
+        )
+    assert feature_vector(state) == pytest.approx(feature_vector(at_once))
+    assert state.to_dict() == at_once.to_dict()
+
+
+@pytest.mark.parametrize(
+    "name", ["hurried_scripted", "explorer_scripted", "bargain_scripted", "pointer_scroll"]
+)
+def test_merging_each_page_views_batches_gives_the_same_features(name: str) -> None:
+    merged: dict[str, dict[str, Any]] = {}
+    for batch in load(name):
+        page = merged.setdefault(batch["pvid"], dict(batch, seq=0, events=[]))
+        page["events"] = page["events"] + batch["events"]
+    assert features_of(merged.values()) == pytest.approx(features_of(load(name)))
+
+
+def test_repeated_page_view_sequence_is_ignored() -> None:
+    batches = load("interleaved_tabs")
+    unique = {(b["pvid"], b["seq"]): b for b in reversed(batches)}
+    first_arrivals = [b for b in batches if unique[(b["pvid"], b["seq"])] is b]
+    assert len(first_arrivals) == len(batches) - 2
+    assert features_of(batches) == features_of(first_arrivals)
+    doubled = [b for batch in load("hurried_scripted") for b in (batch, batch)]
+    assert features_of(doubled) == features_of(load("hurried_scripted"))
+
+
+def test_state_roundtrips_through_plain_json() -> None:
+    state = fold_batches(FeatureState(), load("pointer_scroll"))
+    text = json.dumps(state.to_dict())
+    again = FeatureState.from_dict(json.loads(text))
+    assert again == state
+    with pytest.raises(ValueError, match="version"):
+        FeatureState.from_dict({**state.to_dict(), "v": 99})
+
+
+def test_page_kinds() -> None:
+    assert page_kind("/product/p001") == "product"
+    assert page_kind("/catalog") == "catalog"
+    assert page_kind("/cart") == "cart"
+    assert page_kind("/checkout") == "checkout"
+    assert page_kind("/tutorials") == "tutorials"
+    assert page_kind("/order/o123") == "order"
+    assert page_kind("/") == "home"
+    assert page_kind("/admin") == "other"
+
+
+def test_sorting_twice_by_the_same_value_counts_once() -> None:
+    batch = load("bargain_scripted")[1]
+    again = dict(
+        batch,
+        seq=2,
+        events=[
+            {"k": "sort", "t": 2500, "v": "price_asc"},
+            {"k": "sort", "t": 2600, "v": "price_desc"},
+        ],
+    )
+    features = features_of([load("bargain_scripted")[0], batch, again])
+    assert features["price_sorts"] == 2
+
+
+def test_long_visits_keep_a_bounded_state_with_the_same_features(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    visit = next(v for v in simulate_visits(30, 3) if v.label == "explorer")
+    pages = [b for b in visit.batches if b["seq"] == 0][:1]
+    template = pages[0]
+    batches = []
+    for i in range(150):  # 150 page views, far more than the state keeps
+        batches.append(dict(template, pvid=f"pvlong{i:010d}", t0=template["t0"] + i * 5_000))
+    bounded = fold_batches(FeatureState(), batches)
+    assert len(bounded.pages) <= features_module.MAX_TRACKED_PAGES
+    monkeypatch.setattr(features_module, "MAX_TRACKED_PAGES", 10_000)
+    unbounded = fold_batches(FeatureState(), batches)
+    assert len(unbounded.pages) == 150
+    assert feature_vector(bounded) == pytest.approx(feature_vector(unbounded))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cut_seed=st.integers(0, 10_000))
+def test_rebatching_a_simulated_visit_does_not_change_its_features(
+    seed: int, cut_seed: int
+) -> None:
+    # Sequential page views (no late or repeated batches): any split into batches is equivalent.
+    calm = Mixture(late_batch=0.0, duplicate=0.0)
+    visit = simulate_visits(1, seed, calm)[0]
+    rng = random.Random(cut_seed)
+    by_page: dict[str, list[dict[str, Any]]] = {}
+    for batch in visit.batches:
+        by_page.setdefault(batch["pvid"], []).extend(batch["events"])
+    rebatched = []
+    for pvid, events in by_page.items():
+        template = next(b for b in visit.batches if b["pvid"] == pvid)
+        seq, start = 0, 0
+        while start < len(events):
+            size = rng.randint(1, 60)
+            rebatched.append(dict(template, seq=seq, events=events[start : start + size]))
+            seq, start = seq + 1, start + size
+    assert features_of(rebatched) == pytest.approx(features_of(visit.batches))
