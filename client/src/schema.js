@@ -13,38 +13,39 @@ export const SORTS = ["price_asc", "price_desc", "discount", "popular", "newest"
 export const HOVER_TAGS = ["price", "discount", "product", "tutorial"];
 export const CART_OPS = ["add", "update", "remove", "checkout", "coupon", "order"];
 export const FILTERS = ["on-sale", "category"];
-export const DEVICES = ["mobile", "tablet", "desktop"];
+export const DEVICE_CLASSES = ["mobile", "tablet", "desktop"];
 export const VISIBILITY_STATES = ["visible", "hidden"];
-export const PERSONAS = ["explorer", "hurried", "bargain_hunter", "unknown"];
+export const PERSONAS = ["explorer", "hurried", "bargain_hunter"];
+export const UNKNOWN_PERSONA = "unknown";
 export const ACK_ERRORS = ["invalid_json", "too_large", "invalid_batch", "invalid_event", "unknown_kind", "too_many_events", "forbidden_visitor", "rate_limited", "unavailable"];
 export const RETRYABLE_ERRORS = ["unavailable", "rate_limited"];
 export const MIN_EVENTS_PER_BATCH = 1;
 export const MAX_EVENTS_PER_BATCH = 500;
 export const MAX_BATCH_BYTES = 262144;
 export const MAX_SEQ = 1000000;
-export const MAX_EVENT_T = 86400000;
-export const MAX_COORD = 100000;
-export const MAX_ACTIVE_MS = 86400000;
+export const MAX_OFFSET_MS = 86400000;
+export const MAX_COORDINATE = 100000;
+export const MAX_VIEWPORT = 20000;
 export const MIN_HOVER_MS = 100;
 export const MAX_HOVER_MS = 600000;
 export const MAX_QUANTITY = 99;
-export const MAX_SEARCH_LENGTH = 1000;
+export const MAX_SEARCH_LENGTH = 200;
 export const MAX_ANCHOR_LENGTH = 200;
 export const MAX_PATH_LENGTH = 200;
 export const MAX_TITLE_LENGTH = 200;
 export const MOBILE_MAX_WIDTH = 767;
 export const TABLET_MAX_WIDTH = 1023;
 export const ID_PATTERN = "^[A-Za-z0-9_-]{8,64}$";
-export const PRODUCT_ID_PATTERN = "^p[0-9]{3}$";
-export const CATEGORY_PATTERN = "^[a-z0-9-]{1,40}$";
-export const ACTION_PATTERN = "^[a-z0-9-]{1,40}$";
-export const ANCHOR_PATTERN = "^[A-Za-z0-9_\\-#.\\[\\]=\"':>() ]{1,200}$";
-export const PATH_PATTERN = "^/[^?#\\s]{0,199}$";
+export const PRODUCT_ID_PATTERN = "^p\\d{3}$";
+export const SLUG_PATTERN = "^[a-z0-9-]{1,40}$";
+export const ANCHOR_PATTERN = "^[A-Za-z0-9_\\-#.\\[\\]=\\\"':>() ]{1,200}$";
+export const PATH_PATTERN = "^/[A-Za-z0-9_./-]{0,199}$";
+export const MIN_T0 = 1000000000000;
+export const MAX_T0 = 10000000000000;
 
 const ID_RE = new RegExp(ID_PATTERN);
 const PRODUCT_ID_RE = new RegExp(PRODUCT_ID_PATTERN);
-const CATEGORY_RE = new RegExp(CATEGORY_PATTERN);
-const ACTION_RE = new RegExp(ACTION_PATTERN);
+const SLUG_RE = new RegExp(SLUG_PATTERN);
 const ANCHOR_RE = new RegExp(ANCHOR_PATTERN);
 const PATH_RE = new RegExp(PATH_PATTERN);
 
@@ -56,22 +57,23 @@ const intIn = (min, max) => (value) => isInt(value, min, max);
 
 export const isToken = matches(ID_RE);
 export const isProductId = matches(PRODUCT_ID_RE);
-export const isCategory = matches(CATEGORY_RE);
-export const isAction = matches(ACTION_RE);
+export const isCategory = matches(SLUG_RE);
+export const isAction = matches(SLUG_RE);
 export const isAnchor = matches(ANCHOR_RE);
 export const isPath = matches(PATH_RE);
 
-const coord = intIn(0, MAX_COORD);
+const coord = intIn(0, MAX_COORDINATE);
+const viewport = intIn(1, MAX_VIEWPORT);
 
 // One checker per field name; `v` depends on the kind, so it is special-cased below.
 const FIELD_CHECKS = {
   path: isPath,
   title: (value) => typeof value === "string" && value.length <= MAX_TITLE_LENGTH,
   ref: (value) => value === "" || isPath(value),
-  vw: coord,
-  vh: coord,
-  dh: coord,
-  dev: oneOf(DEVICES),
+  vw: viewport,
+  vh: viewport,
+  dh: intIn(1, MAX_COORDINATE),
+  dev: oneOf(DEVICE_CLASSES),
   pid: isProductId,
   cat: isCategory,
   x: coord,
@@ -82,7 +84,7 @@ const FIELD_CHECKS = {
   d: isFraction,
   act: isAction,
   s: oneOf(VISIBILITY_STATES),
-  act_ms: intIn(0, MAX_ACTIVE_MS),
+  act_ms: intIn(0, MAX_OFFSET_MS),
   tag: oneOf(HOVER_TAGS),
   ms: intIn(0, MAX_HOVER_MS),
   op: oneOf(CART_OPS),
@@ -98,7 +100,7 @@ export function validateEvent(event) {
   if (event === null || typeof event !== "object" || Array.isArray(event)) return "invalid_event";
   const spec = Object.prototype.hasOwnProperty.call(EVENT_FIELDS, event.k) ? EVENT_FIELDS[event.k] : null;
   if (spec === null) return "unknown_kind";
-  if (!isInt(event.t, 0, MAX_EVENT_T)) return "invalid_event";
+  if (!isInt(event.t, 0, MAX_OFFSET_MS)) return "invalid_event";
   for (const name of spec.required) {
     if (!(name in event)) return "invalid_event";
   }
@@ -118,9 +120,8 @@ export function validateBatch(batch) {
     if (!BATCH_FIELDS.includes(name)) return "invalid_batch";
   }
   if (batch.v !== SCHEMA_VERSION) return "invalid_batch";
-  if (typeof batch.vid !== "string" || batch.vid.length === 0 || batch.vid.length > 64) return "invalid_batch";
-  if (!isToken(batch.sid) || !isToken(batch.pvid)) return "invalid_batch";
-  if (!isInt(batch.seq, 0, MAX_SEQ) || !isInt(batch.t0, 0, Number.MAX_SAFE_INTEGER)) return "invalid_batch";
+  if (!isToken(batch.vid) || !isToken(batch.sid) || !isToken(batch.pvid)) return "invalid_batch";
+  if (!isInt(batch.seq, 0, MAX_SEQ) || !isInt(batch.t0, MIN_T0, MAX_T0)) return "invalid_batch";
   if (!isPath(batch.path)) return "invalid_batch";
   if (!Array.isArray(batch.events) || batch.events.length < MIN_EVENTS_PER_BATCH) return "invalid_batch";
   if (batch.events.length > MAX_EVENTS_PER_BATCH) return "too_many_events";

@@ -5,17 +5,17 @@
 
 import {
   FILTERS,
-  MAX_ACTIVE_MS,
   MAX_BATCH_BYTES,
-  MAX_COORD,
+  MAX_COORDINATE,
   MAX_EVENTS_PER_BATCH,
-  MAX_EVENT_T,
+  MAX_OFFSET_MS,
   MAX_HOVER_MS,
   MAX_PATH_LENGTH,
   MAX_QUANTITY,
   MAX_SEARCH_LENGTH,
   MAX_SEQ,
   MAX_TITLE_LENGTH,
+  MAX_VIEWPORT,
   MIN_HOVER_MS,
   MOBILE_MAX_WIDTH,
   SCHEMA_VERSION,
@@ -84,7 +84,12 @@ export function deviceFor(viewportWidth) {
 function coord(value) {
   const number = Number(value);
   if (!Number.isFinite(number)) return 0;
-  return Math.min(MAX_COORD, Math.max(0, Math.round(number)));
+  return Math.min(MAX_COORDINATE, Math.max(0, Math.round(number)));
+}
+
+function clampInt(value, min, max) {
+  const number = Number(value);
+  return Number.isFinite(number) ? Math.min(max, Math.max(min, Math.round(number))) : min;
 }
 
 function fraction(value) {
@@ -229,7 +234,7 @@ function createTracker(options) {
   function record(kind, fields) {
     if (!running) return;
     const elapsed = Math.max(0, Math.round(now() - t0));
-    if (elapsed > MAX_EVENT_T) {
+    if (elapsed > MAX_OFFSET_MS) {
       stats.dropped += 1;
       return;
     }
@@ -379,7 +384,7 @@ function createTracker(options) {
     const at = now();
     if (visibleSince !== null) activeMs += Math.max(0, at - visibleSince);
     visibleSince = state === "visible" ? at : null;
-    const act_ms = Math.min(MAX_ACTIVE_MS, Math.round(activeMs));
+    const act_ms = Math.min(MAX_OFFSET_MS, Math.round(activeMs));
     activeMs = 0;
     if (state === "hidden") drainSamples();
     record("vis", { s: state, act_ms });
@@ -445,9 +450,10 @@ function createTracker(options) {
   ].map(([target, type, handler, listenerOptions]) => [target, type, guard(handler), listenerOptions]);
 
   function pagePath() {
+    // The server accepts [A-Za-z0-9_./-] only: anything else (percent-escapes…) becomes "_".
     const raw = String((win.location && win.location.pathname) || "/");
-    const trimmed = raw.slice(0, MAX_PATH_LENGTH);
-    return isPath(trimmed) ? trimmed : "/";
+    const safe = `/${raw.replace(/^\/+/, "").replace(/[^A-Za-z0-9_./-]/g, "_")}`.slice(0, MAX_PATH_LENGTH);
+    return isPath(safe) ? safe : "/";
   }
 
   function referrerPath() {
@@ -464,15 +470,15 @@ function createTracker(options) {
   }
 
   function pageFields() {
-    const vw = coord(win.innerWidth);
-    const vh = coord(win.innerHeight);
+    const vw = clampInt(win.innerWidth, 1, MAX_VIEWPORT);
+    const vh = clampInt(win.innerHeight, 1, MAX_VIEWPORT);
     const fields = {
       path,
       title: titleWithoutSearch(String(doc.title ?? "").trim(), win.location && win.location.search).slice(0, MAX_TITLE_LENGTH),
       ref: referrerPath(),
       vw,
       vh,
-      dh: coord(documentHeight()),
+      dh: clampInt(documentHeight(), 1, MAX_COORDINATE),
       dev: deviceFor(vw),
     };
     if (path.startsWith("/product/")) {

@@ -76,6 +76,9 @@ test("validateBatch checks the envelope, the event count and the byte size", () 
   assert.equal(schema.validateBatch({ ...batch, events: [] }), "invalid_batch");
   assert.equal(schema.validateBatch({ ...batch, pvid: "short" }), "invalid_batch");
   assert.equal(schema.validateBatch({ ...batch, extra: true }), "invalid_batch");
+  assert.equal(schema.validateBatch({ ...batch, t0: 5 }), "invalid_batch");
+  assert.equal(schema.validateBatch({ ...batch, path: "/a%20b" }), "invalid_batch");
+  assert.equal(schema.validateBatch({ ...batch, vid: "short" }), "invalid_batch");
   assert.equal(schema.validateBatch({ ...batch, events: Array(501).fill(batch.events[0]) }), "too_many_events");
   const title = "é".repeat(200);
   const page = { k: "page", t: 0, path: "/", title, ref: "", vw: 1, vh: 1, dh: 1, dev: "mobile" };

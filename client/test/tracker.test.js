@@ -72,6 +72,18 @@ test("a title that echoes the search query is not sent", () => {
   assert.equal(plain.batches[0].events[0].title, "Shoes — Vitrine");
 });
 
+test("page fields are clamped to what the server accepts", () => {
+  const { clock, doc, batches } = setup({ path: "/product/p%C3%A9 x", width: 0, height: 50_000, docOptions: { height: 0 } });
+  doc.dispatch("vitrine:catalog", { detail: { kind: "search", length: 5000 } });
+  clock.advance(1000);
+  const [batch] = batches;
+  assert.equal(batch.path, "/product/p_C3_A9_x");
+  const [page, search] = batch.events;
+  assert.deepEqual([page.vw, page.vh, page.dh], [1, 20_000, 1]);
+  assert.equal(search.n, 200);
+  assert.equal(validateBatch(batch), null);
+});
+
 test("device classes follow the viewport width", () => {
   assert.equal(deviceFor(375), "mobile");
   assert.equal(deviceFor(767), "mobile");
