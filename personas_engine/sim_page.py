@@ -13,6 +13,8 @@ from typing import Any
 
 MAX_COORD = 100_000
 BATCH_EVENTS = 50
+MOVE_MIN_MS = 50
+SCROLL_MIN_MS = 200
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class PageRecorder:
         self.depth = min(1.0, device.vh / self.dh)
         self.x, self.y = pointer
         self.last_vis = 0
+        self.last_move = self.last_scroll = -10_000
         self.pid: str = str(extra.get("pid", ""))
         page: dict[str, Any] = {
             "path": path,
@@ -137,6 +140,8 @@ class PageRecorder:
         self.x, self.y = x, y
 
     def _emit_move(self, x: float, y: float) -> None:
+        self.t = max(self.t, self.last_move + MOVE_MIN_MS)  # the tracker throttles to 20 Hz
+        self.last_move = self.t
         self.x, self.y = x, y
         self.emit("move", x=_coord(x), y=_coord(y))
 
@@ -166,6 +171,8 @@ class PageRecorder:
             self._emit_scroll(self.scroll_y + delta)
 
     def _emit_scroll(self, y: float) -> None:
+        self.t = max(self.t, self.last_scroll + SCROLL_MIN_MS)  # and scroll samples to 5 Hz
+        self.last_scroll = self.t
         # The pointer keeps its place on screen, so its page position moves with the scroll.
         self.y = min(self.y + (y - self.scroll_y), self.dh - 1.0)
         self.scroll_y = y
