@@ -18,10 +18,11 @@ from server.domain.errors import VitrineError
 from server.settings import REPO_ROOT, Settings
 from server.sockets.server import create_socket_server
 from server.sockets.track import TrackNamespace
-from server.web import admin_auth, assets, cart_api, shop_pages, system, tracking
+from server.web import admin_auth, admin_pages, assets, cart_api, shop_pages, system, tracking
 from server.web.admin_auth import current_admin
 from server.web.common import json_response
 from server.web.identity import VisitorIdentity
+from server.web.personas_view import UNKNOWN_PERSONA, current_persona
 from server.web.visitors import issue_cookie, resolve_visitor
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def create_app(
     track = TrackNamespace(identity, settings.tracking)
     sio.register_namespace(track)
 
-    for module in (shop_pages, cart_api, system, admin_auth, assets, tracking):
+    for module in (shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
@@ -134,7 +135,16 @@ def create_app(
     @app.context_processor
     async def page_context() -> dict[str, Any]:
         current = g.get("visitor")
+        services = app.extensions.get("vitrine")
+        persona = (
+            await current_persona(services, current.vid)
+            if services is not None and current is not None
+            else UNKNOWN_PERSONA
+        )
         return {
+            "persona": persona["persona"],
+            "persona_state": persona,
+            "categories": await services.catalog.categories() if services else [],
             "visitor": current,
             "csrf_token": g.get("csrf_token", ""),
             "admin": current_admin(),

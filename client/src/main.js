@@ -1,2 +1,5 @@
 // Entry point of the storefront's browser code: one import per feature module.
 import "./shop.js";
+import { boot } from "./tracker.js";
+
+boot();

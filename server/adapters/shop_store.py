@@ -78,6 +78,7 @@ class CatalogStore:
     def __init__(self, store: MongoStore) -> None:
         self._products = store[PRODUCTS]
         self._categories = store[CATEGORIES]
+        self._category_cache: list[dict[str, Any]] = []
 
     async def seed(self, catalog_path: Path) -> int:
         """Insert the catalog's products and categories that are not stored yet (idempotent)."""
@@ -107,7 +108,10 @@ class CatalogStore:
         return len(new_products)
 
     async def categories(self) -> list[dict[str, Any]]:
-        return await self._categories.find({}).sort("name", 1).to_list()
+        """The category list, read once: it only changes with a new seed file."""
+        if not self._category_cache:
+            self._category_cache = await self._categories.find({}).sort("name", 1).to_list()
+        return self._category_cache
 
     async def get(self, product_id: str) -> Product:
         doc = await self._products.find_one({"_id": product_id})

@@ -117,6 +117,11 @@ async def order(order_id: str) -> str:
     return await render_template("shop/order.html", order=placed)
 
 
+@blueprint.get("/privacy")
+async def privacy() -> str:
+    return await render_template("shop/privacy.html")
+
+
 @blueprint.get("/tutorials")
 async def tutorials() -> str:
     return await render_template(

@@ -37,6 +37,8 @@ async def load_totals(services: Services, vid: str) -> tuple[CartTotals, str | N
     try:
         coupon = await services.coupons.validate(code, vid, totals.subtotal_cents)
     except VitrineError as error:
+        # Drop it so the shopper is told once and can still check out.
+        await services.carts.save(vid, items, None)
         return totals, error.code
     return price_cart(items, products, coupon), None
 
