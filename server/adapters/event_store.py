@@ -147,3 +147,9 @@ class MongoEventStore:
         query: dict[str, Any] = {"path": path, "day": {"$in": list(days)}}
         query.update(filters)
         return await self.scroll_depth.find(query).to_list()
+
+
+async def session_chunks(store: MongoEventStore, session_id: str) -> list[dict[str, Any]]:
+    """A session's chunks in page-view then sequence order (an indexed range read)."""
+    cursor = store.chunks.find({"sid": session_id}).sort([("t0", 1), ("seq", 1)])
+    return await cursor.to_list()

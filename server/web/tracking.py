@@ -6,8 +6,10 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from quart import Blueprint, abort
+import orjson
+from quart import Blueprint, Response, abort
 
+from server.adapters.event_store import session_chunks
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN, PATH_PATTERN
 from server.domain.heatmap import DEVICE_CLASSES_FOR_FILTER, merge_bins, merge_scroll
@@ -90,6 +92,22 @@ async def get_session(session_id: str) -> Any:
     if doc is None:
         raise NotFound("unknown_session", "no such session")
     return json_response(_session_view(doc))
+
+
+@blueprint.get("/admin/api/sessions/<session_id>/events")
+@require_admin("admin")
+async def export_session_events(session_id: str) -> Any:
+    """The session's tracker events as NDJSON: one line per batch, in order."""
+    if not ID_PATTERN.fullmatch(session_id):
+        abort(404)
+    chunks = await session_chunks(services().extras["events"], session_id)
+    if not chunks:
+        raise NotFound("unknown_session", "no events for this session")
+    lines = [
+        orjson.dumps({key: chunk[key] for key in ("pvid", "seq", "t0", "path", "events")})
+        for chunk in chunks
+    ]
+    return Response(b"\n".join(lines) + b"\n", mimetype="application/x-ndjson")
 
 
 def day_range(start: str | None, end: str | None) -> list[str]:
