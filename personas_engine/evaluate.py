@@ -25,9 +25,9 @@ from personas_engine.catalog import REPO_ROOT
 from personas_engine.dataset import trajectory
 from personas_engine.features import features_of
 from personas_engine.model import PersonaModel
-from personas_engine.policy import PolicyConfig
+from personas_engine.policy import DisplayState, PolicyConfig, update_display
 from personas_engine.simulate import EVAL_MIXTURE, Mixture, SimulatedVisit, simulate_visits
-from personas_engine.vocabulary import PERSONAS
+from personas_engine.vocabulary import PERSONAS, UNKNOWN
 
 DEFAULT_SEED = 20_251
 DEFAULT_VISITS = 900
@@ -72,16 +72,20 @@ def expected_calibration_error(
     return float(total)
 
 
-def first_confident_s(
-    model: PersonaModel,
-    visit: SimulatedVisit,
-    config: PolicyConfig,
-) -> tuple[float, list[tuple[float, bool]]]:
-    """Return when the right persona was first predicted confidently (inf if never).
+@dataclass(frozen=True)
+class LiveRun:
+    """What the live system would have done on one visit."""
 
-    Also return (confidence, correct) for every prediction the live system would make.
-    """
+    first_confident_s: float  # the right persona with confidence >= threshold (inf if never)
+    first_shown: str  # the first persona displayed through the hysteresis
+    last_shown: str
+    predictions: list[tuple[float, bool]]  # (confidence, correct) of every live prediction
+
+
+def replay_live(model: PersonaModel, visit: SimulatedVisit, config: PolicyConfig) -> LiveRun:
+    """Predict after every batch as the live system would, through the display policy."""
     first = math.inf
+    shown, first_shown = DisplayState(), UNKNOWN
     live: list[tuple[float, bool]] = []
     for features, found in trajectory(visit.batches):
         prediction = model.predict(features, found, min_evidence=config.min_evidence, max_reasons=0)
@@ -94,7 +98,10 @@ def first_confident_s(
             and prediction.confidence >= config.threshold
         ):
             first = features["visit_duration_s"]
-    return first, live
+        shown = update_display(shown, prediction.persona, prediction.probabilities, config)
+        if first_shown == UNKNOWN:
+            first_shown = shown.persona
+    return LiveRun(first, first_shown, shown.persona, live)
 
 
 def evaluate(
@@ -123,14 +130,17 @@ def evaluate(
     }
     times: dict[str, list[float]] = {"all": [], "clear-cut": [], "scripted": []}
     live: list[tuple[float, bool]] = []
+    shown = {"first shown persona right": 0, "persona shown at the end right": 0}
     for visit in visits:
-        first, seen = first_confident_s(model, visit, config)
-        live.extend(seen)
-        times["all"].append(first)
+        run = replay_live(model, visit, config)
+        live.extend(run.predictions)
+        shown["first shown persona right"] += run.first_shown == visit.label
+        shown["persona shown at the end right"] += run.last_shown == visit.label
+        times["all"].append(run.first_confident_s)
         if visit.weights.get(visit.label, 0) >= 0.9:
-            times["clear-cut"].append(first)
+            times["clear-cut"].append(run.first_confident_s)
         if visit.pointer == "sparse":
-            times["scripted"].append(first)
+            times["scripted"].append(run.first_confident_s)
     subsets = _subset_accuracy(visits, predicted)
     return Report(
         model_version=model.version,
@@ -149,6 +159,7 @@ def evaluate(
         subsets=subsets,
         predict_us=_latency_us(model, visits[0]),
         config=config,
+        extra={k: v / len(visits) for k, v in shown.items()},
     )
 
 
@@ -245,6 +256,8 @@ def render(report: Report) -> str:
             f"| {name} ({d['n']:.0f}) | {_seconds(d['p50'])} | {_seconds(d['p90'])} "
             f"| {d['reached']:.0%} | {d['within_15s']:.0%} |"
         )
+    lines += ["", "Through the live policy (hysteresis, defaults above):", ""]
+    lines += [f"- {name}: {share:.1%}" for name, share in report.extra.items()]
     lines += ["", "Accuracy by kind of visit:", ""]
     lines += [f"- {name}: {acc:.3f}" for name, acc in report.subsets.items()]
     return "\n".join(lines) + "\n"

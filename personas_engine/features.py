@@ -28,6 +28,8 @@ from personas_engine.feature_state import (
     page_kind,
 )
 
+EVIDENCE_TIME_CAP_S: Final = 60.0
+
 __all__ = [
     "DEFAULT_MIN_EVIDENCE",
     "FEATURE_NAMES",
@@ -361,8 +363,11 @@ def _page_totals(page: PageState) -> dict[str, float]:
 
 
 def evidence(state: FeatureState) -> float:
-    """Return how much meaningful behaviour the visit has shown (pages, clicks, hovers, depth)."""
-    return state.count("evidence")
+    """Return how much behaviour the visit has shown: meaningful actions plus time spent."""
+    # Time is evidence too: 20 s spent reading one page says "not hurried" with no click at
+    # all. One point per 5 s of visit, at most 12, so time alone never outweighs actions.
+    elapsed_s = (state.last_abs - state.first_abs) / 1000 if state.first_abs >= 0 else 0.0
+    return state.count("evidence") + min(max(elapsed_s, 0.0), EVIDENCE_TIME_CAP_S) / 5.0
 
 
 def feature_vector(state: FeatureState) -> dict[str, float]:

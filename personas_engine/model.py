@@ -253,9 +253,18 @@ def train(visits: Iterable[LabelledVisit], params: TrainParams | None = None) ->
     val_ids = set(range(0, len(visits), max(1, len(visits) // max(n_val, 1)))) if n_val else set()
     fit_visits = [v for i, v in enumerate(visits) if i not in val_ids]
     val_visits = [v for i, v in enumerate(visits) if i in val_ids]
-    kwargs = {"prefixes": params.prefixes, "min_evidence": params.min_prefix_evidence}
-    rows = snapshots(fit_visits, seed=params.seed, **kwargs)
-    val_rows = snapshots(val_visits, seed=params.seed + 1, **kwargs)
+    rows = snapshots(
+        fit_visits,
+        prefixes=params.prefixes,
+        min_evidence=params.min_prefix_evidence,
+        seed=params.seed,
+    )
+    val_rows = snapshots(
+        val_visits,
+        prefixes=params.prefixes,
+        min_evidence=params.min_prefix_evidence,
+        seed=params.seed + 1,
+    )
     names = FEATURE_NAMES
     x, missing = _matrix(rows, names)
     masked = np.where(missing, np.nan, x)

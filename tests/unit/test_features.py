@@ -141,8 +141,11 @@ def test_features_of_hand_written_streams(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EVIDENCE))
-def test_evidence_counts_meaningful_actions(name: str) -> None:
-    assert evidence(fold_batches(FeatureState(), load(name))) == EVIDENCE[name]
+def test_evidence_counts_meaningful_actions_and_time(name: str) -> None:
+    state = fold_batches(FeatureState(), load(name))
+    assert state.count("evidence") == EVIDENCE[name]
+    seconds = feature_vector(state)["visit_duration_s"]
+    assert evidence(state) == pytest.approx(EVIDENCE[name] + seconds / 5)
 
 
 def test_feature_vector_has_all_named_float_features() -> None:

@@ -16,6 +16,7 @@ from personas_engine.dataset import trajectory
 from personas_engine.evaluate import expected_calibration_error, write_docs
 from personas_engine.features import FeatureState, features_of, fold_batches
 from personas_engine.model import PersonaModel, TrainParams, train
+from personas_engine.policy import PolicyConfig
 from personas_engine.simulate import Mixture, simulate_visits
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
 
@@ -50,10 +51,11 @@ def test_scripted_browser_visits_get_their_persona_within_15_seconds(
     model: PersonaModel, name: str
 ) -> None:
     data = fixture(name)
+    config = PolicyConfig()  # the live defaults
     confident_at = None
     for features, found in trajectory(data["batches"]):
-        prediction = model.predict(features, found, min_evidence=4)
-        if prediction.persona == data["label"] and prediction.confidence >= 0.6:
+        prediction = model.predict(features, found, min_evidence=config.min_evidence)
+        if prediction.persona == data["label"] and prediction.confidence >= config.threshold:
             confident_at = features["visit_duration_s"]
             break
     assert confident_at is not None and confident_at <= 15
