@@ -18,7 +18,16 @@ from server.domain.errors import VitrineError
 from server.settings import REPO_ROOT, Settings
 from server.sockets.server import create_socket_server
 from server.sockets.track import TrackNamespace
-from server.web import admin_auth, admin_pages, assets, cart_api, shop_pages, system, tracking
+from server.web import (
+    admin_auth,
+    admin_pages,
+    assets,
+    cart_api,
+    personas_api,
+    shop_pages,
+    system,
+    tracking,
+)
 from server.web.admin_auth import current_admin
 from server.web.common import json_response
 from server.web.identity import VisitorIdentity
@@ -98,12 +107,14 @@ def create_app(
     track = TrackNamespace(identity, settings.tracking)
     sio.register_namespace(track)
 
-    for module in (shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking):
+    for module in (
+        shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
+    ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
     async def start() -> None:
-        services = await start_services(settings, valkey)
+        services = await start_services(settings, valkey, notifier=sio)
         app.extensions["vitrine"] = services
         track.ingest = services.extras["ingest"]
         services.extras["track"] = track

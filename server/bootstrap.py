@@ -11,10 +11,19 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from personas_engine.artifacts import ensure_model
+from personas_engine.model import PersonaModel
+from personas_engine.policy import PolicyConfig
 from server.adapters.admin_store import AdminStore
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
+from server.adapters.persona_store import (
+    PERSONA_INDEXES,
+    PersonaHistory,
+    PersonaStateStore,
+    persona_retention,
+)
 from server.adapters.redis_buffer import RedisEventBuffer
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
@@ -28,6 +37,7 @@ from server.pipeline.batch_schema import Limits
 from server.pipeline.ingest import Ingest
 from server.settings import REPO_ROOT, Settings
 from server.workers.flusher import Flusher
+from server.workers.personas import PersonaWorker
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +73,12 @@ class Services:
 
 def index_specs() -> list[IndexSpec]:
     """Every index the app needs, created at start while collections are empty."""
-    return [*SHOP_INDEXES, *EVENT_INDEXES]
+    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES]
 
 
 def retention_rules(settings: Settings) -> list[RetentionRule]:
     """The retention rules the settings ask for."""
-    return [*event_retention(settings)]
+    return [*event_retention(settings), *persona_retention(settings)]
 
 
 def secret_key_for(settings: Settings) -> str:
@@ -86,7 +96,11 @@ def plan_redis(settings: Settings) -> tuple[str, EmbeddedValkey | None]:
 
 
 async def start_services(
-    settings: Settings, valkey: EmbeddedValkey | None = None, *, seed: bool = True
+    settings: Settings,
+    valkey: EmbeddedValkey | None = None,
+    *,
+    seed: bool = True,
+    notifier: Any = None,
 ) -> Services:
     """Open stores and queues, create indexes, seed the catalog and the first admin."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +147,7 @@ async def start_services(
         if message:
             services.startup_messages.append(message)
         wire_pipeline(services)
+        wire_personas(services, notifier or write_only_notifier(services))
     except BaseException:
         await stop_services(services)
         raise
@@ -161,6 +176,50 @@ def wire_pipeline(services: Services) -> None:
         services.tasks.append(asyncio.create_task(flusher.run(), name="flusher"))
     if services.store.embedded:
         services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    personas = settings.personas
+    return PolicyConfig(
+        every_n_events=personas.repredict_every_events,
+        every_s=personas.repredict_every_seconds,
+        min_evidence=personas.min_evidence,
+        threshold=personas.confidence_threshold,
+        margin=personas.switch_margin,
+        confirmations=personas.switch_confirmations,
+    )
+
+
+def wire_personas(services: Services, notifier: Any) -> None:
+    """Load (or train, off the event loop) the model and start the persona worker."""
+    settings = services.settings
+    states = PersonaStateStore(services.redis, settings.redis.key_prefix)
+    history = PersonaHistory(services.store)
+    model_task = asyncio.create_task(
+        asyncio.to_thread(ensure_model, settings.models_dir), name="persona-model"
+    )
+    services.extras.update(persona_states=states, persona_history=history, model=model_task)
+
+    async def model_ready() -> PersonaModel:
+        return await asyncio.shield(model_task)
+
+    if settings.personas.enabled:
+        worker = PersonaWorker(
+            services.extras["buffer"], states, history, model_ready, notifier,
+            policy_config(settings), read_count=settings.flusher.read_count,
+        )  # fmt: skip
+        services.extras["persona_worker"] = worker
+        services.tasks.append(asyncio.create_task(worker.run(), name="personas"))
+
+
+def write_only_notifier(services: Services) -> Any:
+    """Emit to Socket.IO rooms from a process that serves no sockets (a standalone worker)."""
+    import socketio
+
+    return socketio.AsyncRedisManager(
+        services.redis_url, channel=services.settings.redis.key_prefix + "socketio",
+        write_only=True,
+    )  # fmt: skip
 
 
 def make_flusher(services: Services) -> Flusher:

@@ -30,6 +30,7 @@ class ServerSettings(_Section):
 
 class PathSettings(_Section):
     var_dir: Path = Path("var")
+    models_dir: Path | None = None  # default: <var_dir>/models
 
 
 class MongoSettings(_Section):
@@ -89,11 +90,11 @@ class FlusherSettings(_Section):
 
 class PersonaSettings(_Section):
     enabled: bool = True
-    min_evidence: float = Field(8.0, ge=0)
-    confidence_threshold: float = Field(0.6, ge=0, le=1)
+    min_evidence: float = Field(4.0, ge=0)
+    confidence_threshold: float = Field(0.8, gt=0, le=1)
     switch_margin: float = Field(0.15, ge=0, le=1)
     switch_confirmations: int = Field(2, ge=1)
-    repredict_every_events: int = Field(40, ge=1)
+    repredict_every_events: int = Field(20, ge=1)
     repredict_every_seconds: float = Field(3.0, gt=0)
 
 
@@ -135,6 +136,11 @@ class Settings(_Section):
     @property
     def var_dir(self) -> Path:
         path = self.paths.var_dir
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def models_dir(self) -> Path:
+        path = self.paths.models_dir or self.var_dir / "models"
         return path if path.is_absolute() else REPO_ROOT / path
 
     @property

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Valkey for the run, a fresh app (own database and key prefix) per test."""
+"""Shared fixtures: one real Valkey per run, a fresh app (own database, key prefix) per test."""
 
 from __future__ import annotations
 
@@ -25,18 +25,30 @@ async def valkey(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
     await server.stop()
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained persona model for the whole run (training takes ~20 s here)."""
+    from personas_engine.artifacts import ensure_model
+
+    shared = Path(os.environ.get("VITRINE_TEST_MODELS_DIR") or tmp_path_factory.mktemp("models"))
+    ensure_model(shared)
+    return shared
+
+
 @pytest.fixture
 def unique_name() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, valkey: EmbeddedValkey, unique_name: str) -> Iterator[Any]:
+def make_settings(
+    tmp_path: Path, valkey: EmbeddedValkey, unique_name: str, models_dir: Path
+) -> Iterator[Any]:
     """Build test settings: the shared Valkey, an isolated key prefix and database."""
 
     def build(**sections: dict[str, Any]) -> Settings:
         base: dict[str, dict[str, Any]] = {
-            "paths": {"var_dir": str(tmp_path / "var")},
+            "paths": {"var_dir": str(tmp_path / "var"), "models_dir": str(models_dir)},
             "redis": {"url": valkey.url, "key_prefix": f"{unique_name}:"},
             "mongodb": {"uri": REAL_MONGODB_URI or "embedded", "database": unique_name},
             "security": {"secret_key": "test-secret-" + unique_name},

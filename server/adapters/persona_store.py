@@ -1,0 +1,104 @@
+"""Per-visit persona state in Redis (features, display) and the prediction history in MongoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from personas_engine.feature_state import FeatureState
+from personas_engine.policy import DisplayState
+from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
+from server.settings import Settings
+
+PERSONA_HISTORY = "persona_history"
+PERSONA_INDEXES = (
+    IndexSpec(PERSONA_HISTORY, [("sid", 1), ("at", 1)]),
+    IndexSpec(PERSONA_HISTORY, [("vid", 1), ("at", -1)]),
+)
+VISIT_STATE_TTL_S = 2 * 3600  # a visit ends after 30 idle minutes; keep its state a while
+
+
+def persona_retention(settings: Settings) -> list[RetentionRule]:
+    return [RetentionRule(PERSONA_HISTORY, "at", settings.retention.predictions_days)]
+
+
+@dataclass
+class VisitState:
+    """What the persona worker keeps per visit between rounds."""
+
+    features: FeatureState = field(default_factory=FeatureState)
+    display: DisplayState = field(default_factory=DisplayState)
+    events_since: int = 0
+    predicted_at: float = 0.0  # epoch seconds of the last prediction
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "features": self.features.to_dict(),
+                "display": self.display.to_dict(),
+                "events_since": self.events_since,
+                "predicted_at": self.predicted_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | None) -> VisitState:
+        if not raw:
+            return cls()
+        data = orjson.loads(raw)
+        return cls(
+            FeatureState.from_dict(data["features"]),
+            DisplayState.from_dict(data["display"]),
+            int(data.get("events_since", 0)),
+            float(data.get("predicted_at", 0.0)),
+        )
+
+
+class PersonaStateStore:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def visit_key(self, sid: str) -> str:
+        return f"{self.prefix}pstate:{sid}"
+
+    def persona_key(self, vid: str) -> str:
+        return f"{self.prefix}persona:{vid}"
+
+    async def load(self, sids: Sequence[str]) -> dict[str, VisitState]:
+        """Load many visits' states in one round trip."""
+        if not sids:
+            return {}
+        raw = await self.redis.mget([self.visit_key(sid) for sid in sids])
+        return {sid: VisitState.from_json(value) for sid, value in zip(sids, raw, strict=True)}
+
+    async def save(
+        self, states: Mapping[str, VisitState], personas: Mapping[str, dict[str, Any]]
+    ) -> None:
+        """Save visit states and the visitors' current personas in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid, state in states.items():
+                pipe.set(self.visit_key(sid), state.to_json(), ex=VISIT_STATE_TTL_S)
+            for vid, persona in personas.items():
+                pipe.set(self.persona_key(vid), orjson.dumps(persona), ex=30 * 86_400)
+            await pipe.execute()
+
+    async def current_session(self, vid: str) -> str | None:
+        raw = await self.redis.get(f"{self.prefix}visit:{vid}")
+        return raw.decode() if raw else None
+
+
+class PersonaHistory:
+    def __init__(self, store: MongoStore) -> None:
+        self.collection = store[PERSONA_HISTORY]
+
+    async def record(self, predictions: list[dict[str, Any]]) -> None:
+        if predictions:
+            await self.collection.insert_many(predictions, ordered=False)
+
+    async def of_session(self, sid: str) -> list[dict[str, Any]]:
+        return await self.collection.find({"sid": sid}).sort("at", 1).to_list()

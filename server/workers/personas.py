@@ -1,0 +1,177 @@
+"""Persona worker: consumer group "personas" on the events stream.
+
+Per visit it folds new batches into the feature state kept in Redis, re-predicts every N
+events or T seconds, changes the shown persona only with hysteresis, records every
+prediction, and pushes a change to the visitor's open pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from pymongo.errors import PyMongoError
+
+from personas_engine.features import fold_batch
+from personas_engine.model import PersonaModel, Prediction
+from personas_engine.policy import PolicyConfig, should_repredict, update_display
+from server.adapters.persona_store import PersonaHistory, PersonaStateStore
+from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
+from server.pipeline.aggregate import StreamedBatch
+from server.sockets.track import visitor_room
+from server.workers.flusher import MAX_BACKOFF_S, consumer_name, decode_entry
+
+log = logging.getLogger(__name__)
+
+GROUP = "personas"
+
+
+class Notifier(Protocol):
+    """Anything with Socket.IO's emit: the server itself, or a write-only Redis manager."""
+
+    async def emit(self, event: str, data: Any, *, room: str, namespace: str) -> Any: ...
+
+
+@dataclass
+class PersonaWorkerStats:
+    rounds: int = 0
+    predictions: int = 0
+    changes: int = 0
+    errors: int = 0
+    last_round_ms: float = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "predictions": self.predictions,
+            "changes": self.changes,
+            "errors": self.errors,
+            "last_round_ms": round(self.last_round_ms, 1),
+        }
+
+
+def persona_payload(prediction: Prediction, display_confidence: float, at: float) -> dict[str, Any]:
+    """What the shopper's page and the admin console receive when the persona changes."""
+    return {
+        "persona": prediction.persona,
+        "confidence": round(display_confidence, 4),
+        "probabilities": prediction.probabilities,
+        "reasons": prediction.reasons,
+        "model_version": prediction.model_version,
+        "source": "local",
+        "at": datetime.fromtimestamp(at, UTC).isoformat(),
+    }
+
+
+class PersonaWorker:
+    def __init__(
+        self,
+        buffer: RedisEventBuffer,
+        states: PersonaStateStore,
+        history: PersonaHistory,
+        model_ready: Callable[[], Awaitable[PersonaModel]],
+        notifier: Notifier,
+        policy: PolicyConfig,
+        *,
+        on_change: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
+        read_count: int = 200,
+        block_ms: int = 1000,
+        consumer: str | None = None,
+    ) -> None:
+        self.buffer = buffer
+        self.states = states
+        self.history = history
+        self.model_ready = model_ready
+        self.notifier = notifier
+        self.policy = policy
+        self.on_change = on_change
+        self.read_count = read_count
+        self.block_ms = block_ms
+        self.consumer = consumer or consumer_name("personas")
+        self.stats = PersonaWorkerStats()
+
+    async def run(self) -> None:
+        """Predict until cancelled; errors are logged and retried with capped backoff."""
+        model = await self.model_ready()
+        await self.buffer.ensure_group(GROUP)
+        backoff = 0.1
+        while True:
+            try:
+                stale = await self.buffer.claim_stale(GROUP, self.consumer, 30_000, self.read_count)
+                entries = stale or await self.buffer.read(
+                    GROUP, self.consumer, self.read_count, self.block_ms
+                )
+                if entries:
+                    await self.process(entries, model)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (aioredis.RedisError, OSError, PyMongoError):
+                self.stats.errors += 1
+                log.warning("persona round failed; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def process(self, entries: list[StreamEntry], model: PersonaModel) -> None:
+        """Fold one round of batches, predict where due, record, push changes, acknowledge."""
+        started = time.perf_counter()
+        by_session: dict[str, list[StreamedBatch]] = defaultdict(list)
+        for entry in entries:
+            item = decode_entry(entry)
+            by_session[item.batch["sid"]].append(item)
+        states = await self.states.load(list(by_session))
+        now = time.time()
+        records: list[dict[str, Any]] = []
+        changed_personas: dict[str, dict[str, Any]] = {}
+        pushes: list[tuple[str, str, dict[str, Any]]] = []
+        for sid, items in by_session.items():
+            state = states[sid]
+            items.sort(key=lambda i: (i.batch["t0"], i.batch["seq"]))
+            for item in items:
+                state.features = fold_batch(state.features, item.batch)
+                state.events_since += len(item.batch["events"])
+            if not should_repredict(
+                state.events_since, now - state.predicted_at,
+                self.policy.every_n_events, self.policy.every_s,
+            ):  # fmt: skip
+                continue
+            prediction = model.predict_state(state.features, min_evidence=self.policy.min_evidence)
+            before = state.display.persona
+            state.display = update_display(
+                state.display, prediction.persona, prediction.probabilities, self.policy
+            )
+            state.events_since, state.predicted_at = 0, now
+            vid = items[0].batch["vid"]
+            changed = state.display.persona != before
+            records.append(
+                {
+                    "vid": vid, "sid": sid, "at": datetime.fromtimestamp(now, UTC),
+                    **prediction.to_dict(), "shown": state.display.persona,
+                    "source": "local", "changed": changed,
+                }
+            )  # fmt: skip
+            if changed:
+                shown = prediction if prediction.persona == state.display.persona else None
+                payload = persona_payload(shown or prediction, state.display.confidence, now) | {
+                    "persona": state.display.persona
+                }
+                changed_personas[vid] = payload
+                pushes.append((vid, sid, payload))
+        await self.states.save(states, changed_personas)
+        await self.history.record(records)
+        for vid, sid, payload in pushes:
+            await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
+            if self.on_change is not None:
+                await self.on_change(vid, sid, payload)
+        await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
+        self.stats.rounds += 1
+        self.stats.predictions += len(records)
+        self.stats.changes += len(pushes)
+        self.stats.last_round_ms = (time.perf_counter() - started) * 1000
