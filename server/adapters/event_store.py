@@ -20,6 +20,7 @@ from server.settings import Settings
 
 CHUNKS = "event_chunks"
 SESSIONS = "sessions"
+EXPERIMENT_VISITORS = "experiment_visitors"
 HEATMAP_BINS = "heatmap_bins"
 SCROLL_DEPTH = "scroll_depth"
 
@@ -29,6 +30,7 @@ EVENT_INDEXES = (
     IndexSpec(CHUNKS, [("agg", 1)]),
     IndexSpec(SESSIONS, [("vid", 1), ("started_at", -1)]),
     IndexSpec(SESSIONS, [("last_at", -1)]),
+    IndexSpec(EXPERIMENT_VISITORS, [("persona", 1), ("arm", 1)]),
     IndexSpec(HEATMAP_BINS, [("path", 1), ("kind", 1), ("day", 1)]),
     IndexSpec(SCROLL_DEPTH, [("path", 1), ("day", 1)]),
 )
@@ -39,6 +41,7 @@ def event_retention(settings: Settings) -> list[RetentionRule]:
     return [
         RetentionRule(CHUNKS, "received_at", days.events_days),
         RetentionRule(SESSIONS, "last_at", days.aggregates_days),
+        RetentionRule(EXPERIMENT_VISITORS, "last_seen", days.aggregates_days),
         RetentionRule(HEATMAP_BINS, "updated_at", days.aggregates_days),
         RetentionRule(SCROLL_DEPTH, "updated_at", days.aggregates_days),
     ]
@@ -49,6 +52,7 @@ class MongoEventStore:
         self.store = store
         self.chunks = store[CHUNKS]
         self.sessions = store[SESSIONS]
+        self.visitors = store[EXPERIMENT_VISITORS]
         self.heatmap_bins = store[HEATMAP_BINS]
         self.scroll_depth = store[SCROLL_DEPTH]
         self.write_ops = 0  # MongoDB write operations issued (for the flush benchmark)

@@ -75,6 +75,8 @@ def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
 class FlushPlan:
     chunks: list[dict[str, Any]] = field(default_factory=list)
     sessions: dict[str, Update] = field(default_factory=dict)
+    # One record per visitor for the experiment: arm, latest persona, first and last seen.
+    visitors: dict[str, Update] = field(default_factory=dict)
     heatmap_bins: dict[str, Update] = field(default_factory=dict)
     # (scroll document id, page view id, bucket): the flusher counts a bucket once per view.
     scroll_reached: list[tuple[str, str, int]] = field(default_factory=list)
@@ -126,6 +128,14 @@ def _fold(plan: FlushPlan, item: StreamedBatch, widths: dict[str, int]) -> None:
     pvid, path = batch["pvid"], batch["path"]
     received = datetime.fromtimestamp(item.received_ms / 1000, UTC)
     day = day_of(item.received_ms)
+    visitor = plan.visitors.setdefault(batch["vid"], Update())
+    visitor.on_insert["arm"] = item.arm
+    visitor.keep_min("first_seen", received)
+    visitor.keep_max("last_seen", received)
+    if item.persona != "unknown":
+        visitor.set["persona"] = item.persona
+    else:
+        visitor.on_insert.setdefault("persona", "unknown")
     session = plan.sessions.setdefault(batch["sid"], Update())
     session.on_insert.update({"vid": batch["vid"], "arm": item.arm})
     session.keep_min("started_at", received)

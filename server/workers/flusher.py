@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +25,13 @@ from pymongo.errors import PyMongoError
 
 from server.adapters.event_store import MongoEventStore
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
-from server.pipeline.aggregate import StreamedBatch, plan_aggregates, plan_chunks
+from server.pipeline.aggregate import FlushPlan, StreamedBatch, plan_aggregates, plan_chunks
 
 log = logging.getLogger(__name__)
 
 GROUP = "flusher"
+# (the round's plan, scroll-depth increments per document) -> e.g. a live heatmap push
+OnFlushed = Callable[[FlushPlan, dict[str, dict[int, int]]], Awaitable[None]]
 MAX_BACKOFF_S = 5.0
 
 
@@ -93,6 +96,8 @@ class Flusher:
         self.consumer = consumer or consumer_name("flusher")
         self.stats = FlusherStats()
         self._viewports: dict[str, int] = {}
+        # Called after each round with what it added (live heatmaps); failures are logged only.
+        self.on_flushed: OnFlushed | None = None
 
     async def run(self) -> None:
         """Flush until cancelled; errors are logged and retried with capped backoff."""
@@ -149,8 +154,9 @@ class Flusher:
         plan = plan_aggregates(items, self._viewports)
         now = datetime.now(UTC)
         await self.events.apply(self.events.sessions, plan.sessions, now)
+        await self.events.apply(self.events.visitors, plan.visitors, now)
         await self.events.apply(self.events.heatmap_bins, plan.heatmap_bins, now)
-        await self._write_scroll(plan.scroll_reached, plan.scroll_meta, now)
+        scroll = await self._write_scroll(plan.scroll_reached, plan.scroll_meta, now)
         await self.events.mark_aggregated(i.chunk_id for i in items)
         await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
         self._remember_viewports(items)
@@ -159,10 +165,15 @@ class Flusher:
         self.stats.events += plan.events
         self.stats.last_round_ms = (time.perf_counter() - started) * 1000
         self.stats.last_flush_at = time.time()
+        if self.on_flushed is not None:
+            try:
+                await self.on_flushed(plan, scroll)
+            except Exception:  # the round is stored; a live view missing it is not worth a retry
+                log.warning("on_flushed callback failed", exc_info=True)
 
     async def _write_scroll(
         self, reached: list[tuple[str, str, int]], meta: dict[str, dict[str, Any]], now: datetime
-    ) -> None:
+    ) -> dict[str, dict[int, int]]:
         deepest: dict[tuple[str, str], int] = {}
         for doc_id, pvid, bucket in reached:
             deepest[(doc_id, pvid)] = max(bucket, deepest.get((doc_id, pvid), -1))
@@ -174,6 +185,7 @@ class Flusher:
                 counts = increments[doc_id]
                 counts[reached_bucket] = counts.get(reached_bucket, 0) + 1
         await self.events.add_scroll_reach(increments, meta, now)
+        return increments
 
     def _remember_viewports(self, items: list[StreamedBatch]) -> None:
         for item in items:
