@@ -16,13 +16,16 @@ from server.bootstrap import Services, plan_redis, secret_key_for, start_service
 from server.domain.catalog import format_money
 from server.domain.errors import VitrineError
 from server.settings import REPO_ROOT, Settings
+from server.sockets.admin import AdminNamespace, start_admin_side
 from server.sockets.server import create_socket_server
 from server.sockets.track import TrackNamespace
 from server.web import (
+    admin_api,
     admin_auth,
     admin_pages,
     assets,
     cart_api,
+    personalization_api,
     personas_api,
     shop_pages,
     system,
@@ -31,6 +34,7 @@ from server.web import (
 from server.web.admin_auth import current_admin
 from server.web.common import json_response
 from server.web.identity import VisitorIdentity
+from server.web.personalization_api import page_state
 from server.web.personas_view import UNKNOWN_PERSONA, current_persona
 from server.web.visitors import issue_cookie, resolve_visitor
 
@@ -106,9 +110,11 @@ def create_app(
 
     track = TrackNamespace(identity, settings.tracking)
     sio.register_namespace(track)
+    sio.register_namespace(AdminNamespace(app))
 
     for module in (
         shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
+        personalization_api, admin_api,
     ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 
@@ -118,6 +124,7 @@ def create_app(
         app.extensions["vitrine"] = services
         track.ingest = services.extras["ingest"]
         services.extras["track"] = track
+        start_admin_side(services, sio, track)
         for message in services.startup_messages:
             log.warning("%s", message)
         if on_ready is not None:
@@ -152,7 +159,13 @@ def create_app(
             if services is not None and current is not None
             else UNKNOWN_PERSONA
         )
+        shop_page = (
+            services is not None and current is not None and not request.path.startswith("/admin")
+        )
         return {
+            "page_state": (
+                await page_state(services, current, request.path) if shop_page else None
+            ),
             "persona": persona["persona"],
             "persona_state": persona,
             "categories": await services.catalog.categories() if services else [],

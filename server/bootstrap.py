@@ -15,6 +15,7 @@ from personas_engine.artifacts import ensure_model
 from personas_engine.model import PersonaModel
 from personas_engine.policy import PolicyConfig
 from server.adapters.admin_store import AdminStore
+from server.adapters.audit_store import AUDIT_INDEXES
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
@@ -25,6 +26,7 @@ from server.adapters.persona_store import (
     persona_retention,
 )
 from server.adapters.redis_buffer import RedisEventBuffer
+from server.adapters.replay_store import REPLAY_INDEXES, replay_retention
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
     SHOP_INDEXES,
@@ -73,12 +75,12 @@ class Services:
 
 def index_specs() -> list[IndexSpec]:
     """Every index the app needs, created at start while collections are empty."""
-    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES]
+    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES, *REPLAY_INDEXES, *AUDIT_INDEXES]
 
 
 def retention_rules(settings: Settings) -> list[RetentionRule]:
     """The retention rules the settings ask for."""
-    return [*event_retention(settings), *persona_retention(settings)]
+    return [*event_retention(settings), *persona_retention(settings), *replay_retention(settings)]
 
 
 def secret_key_for(settings: Settings) -> str:
@@ -209,6 +211,9 @@ def wire_personas(services: Services, notifier: Any) -> None:
             policy_config(settings), read_count=settings.flusher.read_count,
         )  # fmt: skip
         services.extras["persona_worker"] = worker
+        from server.workers.adapt_push import AdaptationPusher  # imports the web layer
+
+        worker.listeners.append(AdaptationPusher(services, notifier))
         services.tasks.append(asyncio.create_task(worker.run(), name="personas"))
 
 

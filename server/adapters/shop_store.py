@@ -26,6 +26,7 @@ CARTS = "carts"
 COUPONS = "coupons"
 ORDERS = "orders"
 VISITORS = "visitors"
+EXPOSURES = "exposures"
 
 SHOP_INDEXES = (
     IndexSpec(PRODUCTS, [("slug", 1)], unique=True),
@@ -36,6 +37,11 @@ SHOP_INDEXES = (
     IndexSpec(ORDERS, [("vid", 1), ("idempotency_key", 1)], unique=True),
     IndexSpec(ORDERS, [("vid", 1), ("created_at", -1)]),
     IndexSpec(COUPONS, [("issued_to", 1)], sparse=True),
+)
+EXPOSURE_INDEXES = (
+    IndexSpec(EXPOSURES, [("sid", 1), ("at", 1)]),
+    IndexSpec(EXPOSURES, [("vid", 1)]),
+    IndexSpec(EXPOSURES, [("adaptation", 1), ("arm", 1)]),
 )
 
 
@@ -160,6 +166,29 @@ class CatalogStore:
         )
         return CatalogPage([Product.from_document(doc) for doc in docs], total, page, pages)
 
+    async def top_in_categories(
+        self, categories: list[str], sort: str, *, exclude: set[str], limit: int,
+        one_per_category: bool = False,
+    ) -> list[Product]:  # fmt: skip
+        """The first products of some categories by a sort, skipping excluded ids."""
+        query: dict[str, Any] = {"category": {"$in": categories}}
+        if exclude:
+            query["_id"] = {"$nin": sorted(exclude)}
+        if sort == "discount":
+            query["discount_percent"] = {"$gt": 0}
+        docs = await self._products.find(query).sort(sort_spec(sort)).limit(60).to_list()
+        picked: list[Product] = []
+        used: set[str] = set()
+        for doc in docs:
+            product = Product.from_document(doc)
+            if product.stock <= 0 or (one_per_category and product.category in used):
+                continue
+            picked.append(product)
+            used.add(product.category)
+            if len(picked) == limit:
+                break
+        return picked
+
     async def featured(self, limit: int = 8) -> list[Product]:
         docs = await self._products.find({}).sort("popularity", -1).limit(limit).to_list()
         return [Product.from_document(doc) for doc in docs]
@@ -246,6 +275,17 @@ class CouponStore:
         }
         await insert_document(self._coupons, doc)
         return Coupon.from_document(doc)
+
+    async def personal_for(self, vid: str) -> Coupon | None:
+        """The visitor's personal coupon that can still be used, if any (indexed read)."""
+        now = datetime.now(UTC)
+        for doc in await self._coupons.find({"issued_to": vid}).to_list():
+            coupon = Coupon.from_document(doc)
+            if coupon.valid_until > now and (
+                coupon.max_uses is None or coupon.uses < coupon.max_uses
+            ):
+                return coupon
+        return None
 
     async def redeem(self, coupon: Coupon) -> bool:
         """Count one use atomically; False when the last use was taken meanwhile."""

@@ -6,12 +6,16 @@ from typing import Any
 
 from quart import Blueprint, abort, render_template, request
 
+from server.bootstrap import Services
+from server.domain.adaptations import adaptations_for
 from server.domain.catalog import SORTS
 from server.domain.errors import NotFound
 from server.domain.validation import PRODUCT_ID, SLUG
 from server.web import shop_service
+from server.web.adaptation_service import opted_out
 from server.web.cart_api import cart_payload
 from server.web.common import services, visitor
+from server.web.personas_view import current_persona
 
 blueprint = Blueprint("shop", __name__)
 
@@ -36,6 +40,16 @@ def catalog_params(args: Any) -> dict[str, Any]:
     }
 
 
+async def default_sort(shop: Services) -> str:
+    """Biggest discount first for a bargain hunter in the treatment arm (an adaptation)."""
+    current = visitor()
+    persona = (await current_persona(shop, current.vid))["persona"]
+    adaptations = adaptations_for(persona, current.arm, await opted_out(shop, current.vid))
+    if any(adaptation.name == "sort-discount" for adaptation in adaptations):
+        return "discount"
+    return DEFAULT_SORT
+
+
 @blueprint.get("/")
 async def home() -> str:
     shop = services()
@@ -50,7 +64,7 @@ async def home() -> str:
 async def catalog() -> str:
     shop = services()
     params = catalog_params(request.args)
-    sort = params["sort"] or DEFAULT_SORT
+    sort = params["sort"] or await default_sort(shop)
     result = await shop.catalog.search(
         category=params["category"],
         sort=sort,

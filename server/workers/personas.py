@@ -96,6 +96,8 @@ class PersonaWorker:
         self.block_ms = block_ms
         self.consumer = consumer or consumer_name("personas")
         self.stats = PersonaWorkerStats()
+        # Called after a change is pushed: (vid, session id, payload, path of the page in view).
+        self.listeners: list[Callable[[str, str, dict[str, Any], str], Awaitable[None]]] = []
 
     async def run(self) -> None:
         """Predict until cancelled; errors are logged and retried with capped backoff."""
@@ -130,7 +132,7 @@ class PersonaWorker:
         now = time.time()
         records: list[dict[str, Any]] = []
         changed_personas: dict[str, dict[str, Any]] = {}
-        pushes: list[tuple[str, str, dict[str, Any]]] = []
+        pushes: list[tuple[str, str, dict[str, Any], str]] = []
         for sid, items in by_session.items():
             state = states[sid]
             items.sort(key=lambda i: (i.batch["t0"], i.batch["seq"]))
@@ -163,13 +165,18 @@ class PersonaWorker:
                     "persona": state.display.persona
                 }
                 changed_personas[vid] = payload
-                pushes.append((vid, sid, payload))
+                pushes.append((vid, sid, payload, items[-1].batch["path"]))
         await self.states.save(states, changed_personas)
         await self.history.record(records)
-        for vid, sid, payload in pushes:
+        for vid, sid, payload, path in pushes:
             await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
             if self.on_change is not None:
                 await self.on_change(vid, sid, payload)
+            for listener in self.listeners:
+                try:
+                    await listener(vid, sid, payload, path)
+                except (aioredis.RedisError, OSError, PyMongoError):
+                    log.warning("persona listener failed for %s", vid, exc_info=True)
         await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
         self.stats.rounds += 1
         self.stats.predictions += len(records)
