@@ -30,6 +30,11 @@ from aiohttp import web
 
 DIM = 64
 API_KEY = "test-key-not-a-secret"
+DEFAULT_VERDICT: dict[str, Any] = {
+    "persona": "explorer",
+    "confidence": 0.8,
+    "rationale": "Long reading across several categories.",
+}
 
 
 def embed(text: str) -> list[float]:
@@ -48,11 +53,7 @@ class FakeMistral:
     def __init__(self) -> None:
         self.behaviour: dict[str, str] = {"chat": "ok", "embeddings": "ok"}
         self.queue: dict[str, deque[str]] = {"chat": deque(), "embeddings": deque()}
-        self.verdict: dict[str, Any] = {
-            "persona": "explorer",
-            "confidence": 0.8,
-            "rationale": "Long reading across several categories.",
-        }
+        self.verdict: dict[str, Any] = dict(DEFAULT_VERDICT)
         self.reply_text: str | None = None
         self.slow_seconds = 3.0
         self.retry_after = "0"
@@ -63,6 +64,7 @@ class FakeMistral:
         self.unauthorised = 0
         self.url = ""
         self._closing = asyncio.Event()
+        self._generation = 0
         self._runner: web.AppRunner | None = None
 
     def then(self, endpoint: str, *behaviours: str) -> None:
@@ -74,8 +76,15 @@ class FakeMistral:
         self.behaviour = {"chat": "ok", "embeddings": "ok"}
         for q in self.queue.values():
             q.clear()
+        self.verdict = dict(DEFAULT_VERDICT)
         self.reply_text = None
+        self.slow_seconds = 3.0
+        self.retry_after = "0"
         self.requests.clear()
+        self._generation += 1
+        self._closing.set()  # release "slow" handlers left over from the previous test
+        self._closing = asyncio.Event()
+        self.in_flight.clear()
         self.max_in_flight.clear()
         self.bodies = {"chat": [], "embeddings": []}
 
@@ -97,12 +106,14 @@ class FakeMistral:
 
     async def _behave(self, endpoint: str, request: web.Request) -> web.Response | None:
         self.requests[endpoint] += 1
+        generation = self._generation
         self.in_flight[endpoint] += 1
         self.max_in_flight[endpoint] = max(self.max_in_flight[endpoint], self.in_flight[endpoint])
         try:
             return await self._misbehave(endpoint, request)
         finally:
-            self.in_flight[endpoint] -= 1
+            if generation == self._generation:  # not a leftover from before reset()
+                self.in_flight[endpoint] -= 1
 
     async def _misbehave(self, endpoint: str, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
@@ -113,7 +124,8 @@ class FakeMistral:
         mode = queue.popleft() if queue else self.behaviour[endpoint]
         if mode == "slow":
             try:
-                await asyncio.wait_for(self._closing.wait(), self.slow_seconds)
+                closing = self._closing  # reset() swaps it after setting it
+                await asyncio.wait_for(closing.wait(), self.slow_seconds)
             except TimeoutError:
                 pass
             return None

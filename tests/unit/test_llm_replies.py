@@ -97,7 +97,9 @@ def test_duplicate_keys_are_rejected() -> None:
     assert parse_reply(text) is None
 
 
-@pytest.mark.parametrize("confidence", [-0.01, 1.01, 2, -1, "0.8", "high", True, False, None, [0.8]])
+@pytest.mark.parametrize(
+    "confidence", [-0.01, 1.01, 2, -1, "0.8", "high", True, False, None, [0.8]]
+)
 def test_a_confidence_outside_0_1_or_not_a_number_is_rejected(confidence: object) -> None:
     assert parse_reply(reply(confidence=confidence)) is None
 
@@ -122,6 +124,16 @@ def test_control_and_format_characters_are_stripped_from_the_rationale() -> None
     parsed = parse_reply(reply(rationale="line one\nline\ttwo\x00\x1b[31m red\u202eevil\u200b "))
     assert parsed is not None
     assert parsed.rationale == "line one line two [31m red evil"
+
+
+def test_unshowable_characters_are_stripped_from_the_rationale() -> None:
+    # A lone surrogate (valid JSON, invalid UTF-8), private use, unassigned, line separator.
+    text = '{"persona": "hurried", "confidence": 0.5, "rationale": "a\\ud800b\\ue000c\\u2028d"}'
+    parsed = parse_reply(text)
+    assert parsed is not None and parsed.rationale == "a b c d"
+    parsed = parse_reply(reply(rationale="x\uffff"))
+    assert parsed is not None and parsed.rationale == "x"
+    parsed.rationale.encode("utf-8")
 
 
 def test_a_rationale_that_tries_to_inject_instructions_is_only_text() -> None:
@@ -163,6 +175,7 @@ def test_a_reply_that_is_not_text_is_rejected(value: object) -> None:
 def test_an_oversized_reply_is_rejected() -> None:
     assert parse_reply(reply(rationale="a" * 400) + " " * 5_000) is None
     assert parse_reply("[" * 100_000 + "]" * 100_000) is None
+    assert parse_reply("[" * 1_999 + "]" * 1_999) is None  # deep but within the size limit
 
 
 def _check(parsed: ParsedReply | None) -> None:
