@@ -1,0 +1,94 @@
+"""Live adaptations in Chromium (treatment arm forced): coupon, express checkout, opt-out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.test_personas import persona_within_deadline
+from tests.e2e.test_personas import test_bargain_hunter as browse_like_a_bargain_hunter
+from tests.support.live_server import ServerProcess
+
+SERVER_ENV = {"VITRINE_EXPERIMENTS__FORCE_ARM": "treatment"}
+SHIPPING = {
+    "name": "Ada Lovelace", "email": "ada@example.org", "address": "12 Analytical Row",
+    "city": "London", "zip": "NW1 2AB", "country": "United Kingdom",
+}  # fmt: skip
+
+
+async def fill_shipping(page: Any) -> None:
+    for field, value in SHIPPING.items():
+        if await page.locator(f'[name="{field}"]').input_value() == "":
+            await page.fill(f'[name="{field}"]', value)
+
+
+async def test_bargain_hunter_gets_a_coupon_live_and_it_works_at_checkout(
+    shop: ServerProcess, page: Any, artifacts: Path
+) -> None:
+    await browse_like_a_bargain_hunter(shop, page, artifacts)
+    banner = page.locator('[data-adaptation="coupon"]')
+    await banner.wait_for(timeout=10_000)  # pushed with the persona, no reload
+    assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    code = await banner.locator("[data-coupon-code]").get_attribute("data-coupon-code")
+    assert code and code.startswith("DEAL-")
+    assert await page.locator('[data-adaptation="deal-highlight"]').count() > 0
+    await page.screenshot(path=str(artifacts / "adaptation-coupon.png"))
+
+    await page.locator('article[data-product-id] [data-action="add-to-cart"]').first.click()
+    await page.wait_for_function(
+        "() => document.querySelector('[data-cart-count]')?.textContent.trim() === '1'"
+    )
+    await page.goto(shop.url + "/cart")
+    before = float(await page.locator("[data-total]").first.get_attribute("data-total"))
+    await page.fill('[data-field="coupon"]', code)
+    await page.click('[data-action="apply-coupon"]')
+    await page.wait_for_function(
+        f"() => parseFloat(document.querySelector('[data-total]').dataset.total) < {before}"
+    )
+    await page.click('[data-action="checkout"]')
+    await page.wait_for_url(re.compile(r"/checkout"))
+    await fill_shipping(page)
+    await page.click('[data-action="place-order"]')
+    await page.wait_for_url(re.compile(r"/order/o[0-9a-f]+"))
+    paid = float(await page.locator("[data-total]").first.get_attribute("data-total"))
+    assert paid == round(before - round(before * 0.15, 2), 2)
+    assert code in await page.content()
+
+    # Opting out removes every adaptation at once, and a reload keeps it off.
+    await page.goto(shop.url + "/catalog")
+    await page.locator('[data-adaptation="coupon"]').wait_for()
+    await page.click('[data-action="personalization-opt-out"]')
+    assert await page.locator("[data-adaptation]").count() == 0
+    await page.wait_for_timeout(500)
+    await page.reload()
+    await page.wait_for_load_state("networkidle")
+    assert await page.locator("[data-adaptation]").count() == 0
+    assert await page.locator("body").get_attribute("data-persona") == "bargain_hunter"
+
+
+async def test_hurried_shopper_checks_out_through_express_checkout(
+    shop: ServerProcess, page: Any, artifacts: Path
+) -> None:
+    await page.goto(shop.url + "/product/p010")
+    await page.mouse.move(640, 400, steps=4)
+    await page.click('[data-product-id][data-category] [data-action="add-to-cart"]')
+    await page.wait_for_function(
+        "() => document.querySelector('[data-cart-count]')?.textContent.trim() === '1'"
+    )
+    await page.click('a[href="/cart"]')
+    await page.wait_for_url("**/cart")
+    await page.click('[data-action="checkout"]')
+    await page.wait_for_url("**/checkout")
+    await page.mouse.move(500, 300, steps=4)
+    await persona_within_deadline(page, "hurried")
+    await page.goto(shop.url + "/product/p011")
+    express = page.locator('[data-adaptation="express-checkout"] button')
+    await express.wait_for()
+    await page.screenshot(path=str(artifacts / "adaptation-express.png"))
+    await express.click()
+    await page.wait_for_url(re.compile(r"/checkout\?express=1"))
+    await fill_shipping(page)
+    await page.click('[data-action="place-order"]')
+    await page.wait_for_url(re.compile(r"/order/o[0-9a-f]+"))
+    assert "p011" in await page.content() or await page.locator("a[href='/product/p011']").count()
