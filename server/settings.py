@@ -111,6 +111,14 @@ class PrivacySettings(_Section):
     consent_default: Literal["ask", "granted"] = "ask"
 
 
+class ReplaySettings(_Section):
+    enabled: bool = True
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0)  # share of visits recorded
+    # One rrweb chunk, as JSON; below Socket.IO's 1 MB packet limit.
+    max_chunk_bytes: int = Field(524_288, ge=4096, le=900_000)
+    chunks_per_second: float = Field(4.0, gt=0)  # per connection; 20 is the burst
+
+
 class RetentionSettings(_Section):
     events_days: int = Field(30, ge=1)
     replays_days: int = Field(30, ge=1)
@@ -132,6 +140,7 @@ class Settings(_Section):
     mistral: MistralSettings = MistralSettings()
     privacy: PrivacySettings = PrivacySettings()
     retention: RetentionSettings = RetentionSettings()
+    replay: ReplaySettings = ReplaySettings()
 
     @property
     def var_dir(self) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 
@@ -11,6 +11,9 @@ from server.pipeline.ingest import Ingest
 from server.pipeline.rate_limit import TokenBucket
 from server.settings import TrackingSettings
 from server.web.identity import VisitorIdentity
+
+if TYPE_CHECKING:
+    from server.workers.replay_writer import ReplayWriter
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ class TrackNamespace(socketio.AsyncNamespace):
         super().__init__("/track")
         # Set when the services start (the namespace exists before them).
         self.ingest: Ingest | None = None
+        self.replay: ReplayWriter | None = None  # the rrweb channel (server/workers/replay_writer)
         self.identity = identity
         self.limits = limits
         self.connections = 0
@@ -63,3 +67,13 @@ class TrackNamespace(socketio.AsyncNamespace):
         if not session["batches"].take() or not session["events"].take(min(cost, 500)):
             return self.ingest.reject("rate_limited")
         return await self.ingest.accept(data, session["vid"])
+
+    async def on_replay(self, sid: str, data: Any) -> dict[str, Any]:
+        """A chunk of rrweb events `{sid, pvid, seq, events}`; its own budget, not the batches'."""
+        if self.replay is None:
+            return {"ok": False, "error": "unavailable"}
+        session = await self.get_session(sid)
+        bucket = session.setdefault("replay", self.replay.new_bucket())
+        if not bucket.take():
+            return self.replay.reject("rate_limited")
+        return await self.replay.accept(session["vid"], data)
