@@ -1,0 +1,77 @@
+// /admin: the overview, read once from the API, then pushed every ~2 s over /admin.
+
+import { PERSONA_LABELS, el, getJSON, money, number, personaChip, subscribe } from "./common.js";
+
+const status = document.querySelector("[data-overview-status]");
+const PERSONAS = Object.keys(PERSONA_LABELS);
+
+function metric(name, value, note) {
+  const card = document.querySelector(`[data-metric="${name}"]`);
+  card.querySelector("[data-metric-value]").textContent = value;
+  if (note !== undefined) card.querySelector("[data-metric-note]").textContent = note;
+}
+
+function bars(which, counts) {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const list = document.querySelector(`[data-bars="${which}"]`);
+  list.replaceChildren(
+    ...PERSONAS.map((persona) => {
+      const n = counts[persona] || 0;
+      const share = total ? n / total : 0;
+      const bar = el("span", { className: `bar bar--${persona}` });
+      bar.style.width = `${Math.round(share * 100)}%`;
+      return el("li", { "data-persona-count": persona, "data-count": n }, personaChip(persona), el("span", { className: "bar-track" }, bar), el("span", { className: "panel__value", text: `${n} · ${Math.round(share * 100)} %` }));
+    }),
+  );
+}
+
+function conversion(table) {
+  const body = document.querySelector("[data-conversion-body]");
+  const rows = PERSONAS.filter((persona) => table[persona]).map((persona) => {
+    const row = table[persona];
+    return el("tr", { "data-persona": persona }, el("td", {}, personaChip(persona)), el("td", { className: "num", text: row.sessions }), el("td", { className: "num", text: row.converted }), el("td", { className: "num", text: `${(row.rate * 100).toFixed(1)} %` }), el("td", { className: "num", text: money(row.revenue_cents) }));
+  });
+  body.replaceChildren(...rows);
+  if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, className: "muted", text: "No sessions in the last 24 hours." })));
+}
+
+function pipeline(p) {
+  const stream = p.stream || {};
+  const flusher = p.flusher || {};
+  const facts = [
+    ["Stream length", number(stream.stream_length)],
+    ["Not yet read by the flusher", number(stream.lag)],
+    ["Read, not acknowledged", number(stream.pending)],
+    ["Since the last flush", flusher.seconds_since_flush === null || flusher.seconds_since_flush === undefined ? "—" : `${flusher.seconds_since_flush} s`],
+    ["Last flush round", flusher.last_round_ms === undefined ? "—" : `${flusher.last_round_ms} ms`],
+    ["Persona predictions", number(p.personas && p.personas.predictions)],
+    ["Replay chunks stored", number(p.replay && p.replay.accepted)],
+    ["Shopper connections", number(p.connections)],
+  ];
+  document.querySelector("[data-pipeline]").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
+  metric("pipeline-lag", number((stream.lag || 0) + (stream.pending || 0)), `${number(stream.stream_length)} in the stream`);
+}
+
+function render(snapshot) {
+  metric("active-shoppers", number(snapshot.active.shoppers));
+  metric("sessions-24h", number(snapshot.last_24h.sessions));
+  metric("events-per-second", number(snapshot.pipeline.events_per_second, 1));
+  bars("now", snapshot.personas_now);
+  bars("day", snapshot.last_24h.personas);
+  conversion(snapshot.last_24h.conversion);
+  pipeline(snapshot.pipeline);
+  status.textContent = `Updated ${new Date(snapshot.at).toLocaleTimeString()}`;
+  document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+}
+
+async function main() {
+  try {
+    render(await getJSON("/admin/api/overview"));
+    const ack = await subscribe({ channel: "overview" }, { overview: render });
+    if (!ack || !ack.ok) status.textContent = "Live updates unavailable; reload to refresh.";
+  } catch (error) {
+    status.textContent = `Could not load the overview: ${error.message}`;
+  }
+}
+
+main();
