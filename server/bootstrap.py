@@ -18,6 +18,7 @@ from server.adapters.admin_store import AdminStore
 from server.adapters.audit_store import AUDIT_INDEXES
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
+from server.adapters.experiment_store import ExperimentSummaries
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
 from server.adapters.persona_store import (
     PERSONA_INDEXES,
@@ -150,6 +151,7 @@ async def start_services(
             services.startup_messages.append(message)
         wire_pipeline(services)
         wire_personas(services, notifier or write_only_notifier(services))
+        wire_experiments(services)
     except BaseException:
         await stop_services(services)
         raise
@@ -214,7 +216,28 @@ def wire_personas(services: Services, notifier: Any) -> None:
         from server.workers.adapt_push import AdaptationPusher  # imports the web layer
 
         worker.listeners.append(AdaptationPusher(services, notifier))
+        if settings.mistral.mode != "off" and os.environ.get("MISTRAL_API_KEY"):
+            attach_advisor(services, worker)
         services.tasks.append(asyncio.create_task(worker.run(), name="personas"))
+
+
+def attach_advisor(services: Services, worker: PersonaWorker) -> None:
+    """Give the worker Mistral's second opinion (llama-index loads only when it is on)."""
+    from personas_engine.llm import advisor_from_settings
+
+    advisor = advisor_from_settings(services.settings)
+    if not advisor.enabled:
+        return
+    worker.advisor = advisor
+    services.extras["advisor"] = advisor
+    services.tasks.append(asyncio.create_task(advisor.ensure_index(), name="mistral-index"))
+
+
+def wire_experiments(services: Services) -> None:
+    """Start the job that folds visitors and orders into the experiment summary, off requests."""
+    experiments = ExperimentSummaries(services.store)
+    services.extras["experiments"] = experiments
+    services.tasks.append(asyncio.create_task(experiments.run(), name="experiments"))
 
 
 def write_only_notifier(services: Services) -> Any:
@@ -262,6 +285,9 @@ async def stop_services(services: Services) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     services.tasks.clear()
+    if "advisor" in services.extras:
+        with contextlib.suppress(Exception):
+            await services.extras["advisor"].aclose()
     with contextlib.suppress(Exception):
         await services.redis.aclose()
     with contextlib.suppress(Exception):

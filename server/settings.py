@@ -105,6 +105,15 @@ class MistralSettings(_Section):
     embed_model: str = "mistral-embed"
     timeout_seconds: float = Field(8.0, gt=0)
     arbiter_below: float = Field(0.7, ge=0, le=1)
+    max_retries: int = Field(2, ge=0)
+    backoff_seconds: float = Field(0.2, gt=0)
+    max_retry_after_seconds: float = Field(5.0, ge=0)
+    max_concurrency: int = Field(4, ge=1)
+    cooldown_seconds: float = Field(30.0, ge=0)
+    cache_ttl_seconds: float = Field(600.0, ge=0)
+    cache_size: int = Field(1024, ge=1)
+    top_k: int = Field(4, ge=1)
+    index_retry_seconds: float = Field(60.0, ge=0)
 
 
 class PrivacySettings(_Section):

@@ -19,10 +19,11 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from pymongo.errors import PyMongoError
 
-from personas_engine.features import fold_batch
+from personas_engine.features import feature_vector, fold_batch
 from personas_engine.model import PersonaModel, Prediction
 from personas_engine.policy import PolicyConfig, should_repredict, update_display
-from server.adapters.persona_store import PersonaHistory, PersonaStateStore
+from personas_engine.vocabulary import PERSONAS
+from server.adapters.persona_store import PersonaHistory, PersonaStateStore, VisitState
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
 from server.pipeline.aggregate import StreamedBatch
 from server.sockets.track import visitor_room
@@ -96,6 +97,12 @@ class PersonaWorker:
         self.block_ms = block_ms
         self.consumer = consumer or consumer_name("personas")
         self.stats = PersonaWorkerStats()
+        # The Mistral second opinion (None when off): asked off the ingest and request paths.
+        self.advisor: Any = None
+        self._second_opinions: set[asyncio.Task[None]] = set()
+        # Visits this worker has seen: (vid, last path), and when an unread one is due.
+        self._visits: dict[str, tuple[str, str]] = {}
+        self._due: dict[str, float] = {}
         # Called after a change is pushed: (vid, session id, payload, path of the page in view).
         self.listeners: list[Callable[[str, str, dict[str, Any], str], Awaitable[None]]] = []
 
@@ -112,6 +119,7 @@ class PersonaWorker:
                 )
                 if entries:
                     await self.process(entries, model)
+                await self.predict_due(model)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -121,6 +129,62 @@ class PersonaWorker:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
+    def _ask_second_opinion(
+        self, vid: str, sid: str, state: VisitState, prediction: Prediction, path: str
+    ) -> None:
+        if len(self._second_opinions) >= 100:  # the advisor limits concurrency; this bounds memory
+            return
+        task = asyncio.create_task(
+            self._second_opinion(vid, sid, feature_vector(state.features), prediction, path)
+        )
+        self._second_opinions.add(task)
+        task.add_done_callback(self._second_opinions.discard)
+
+    async def _second_opinion(
+        self, vid: str, sid: str, features: dict[str, float], local: Prediction, path: str
+    ) -> None:
+        """Feed Mistral's answer through the same hysteresis as a local prediction."""
+        try:
+            advice = await self.advisor.advise(vid, features, local)
+            if advice.source != "mistral":
+                return  # the advisor fell back to the local model: nothing new to apply
+            state = (await self.states.load([sid]))[sid]
+            others = (1.0 - advice.confidence) / (len(PERSONAS) - 1)
+            probabilities = {p: advice.confidence if p == advice.persona else others
+                             for p in PERSONAS}  # fmt: skip
+            before = state.display.persona
+            state.display = update_display(
+                state.display, advice.persona, probabilities, self.policy
+            )
+            changed = state.display.persona != before
+            now = time.time()
+            payload = {
+                "persona": advice.persona, "confidence": round(advice.confidence, 4),
+                "probabilities": probabilities, "reasons": [advice.rationale],
+                "model_version": local.model_version, "source": "mistral",
+                "at": datetime.fromtimestamp(now, UTC).isoformat(),
+            }  # fmt: skip
+            await self.states.save({sid: state}, {vid: payload} if changed else {})
+            record = {**payload, "vid": vid, "sid": sid, "at": datetime.fromtimestamp(now, UTC),
+                      "shown": state.display.persona, "changed": changed}  # fmt: skip
+            await self.history.record([record])
+            if changed:
+                await self._push(vid, sid, payload, path)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a second opinion must never take the worker down
+            log.warning("second opinion failed for %s", vid, exc_info=True)
+
+    async def _push(self, vid: str, sid: str, payload: dict[str, Any], path: str) -> None:
+        await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
+        if self.on_change is not None:
+            await self.on_change(vid, sid, payload)
+        for listener in self.listeners:
+            try:
+                await listener(vid, sid, payload, path)
+            except (aioredis.RedisError, OSError, PyMongoError):
+                log.warning("persona listener failed for %s", vid, exc_info=True)
+
     async def process(self, entries: list[StreamEntry], model: PersonaModel) -> None:
         """Fold one round of batches, predict where due, record, push changes, acknowledge."""
         started = time.perf_counter()
@@ -129,28 +193,54 @@ class PersonaWorker:
             item = decode_entry(entry)
             by_session[item.batch["sid"]].append(item)
         states = await self.states.load(list(by_session))
-        now = time.time()
-        records: list[dict[str, Any]] = []
-        changed_personas: dict[str, dict[str, Any]] = {}
-        pushes: list[tuple[str, str, dict[str, Any], str]] = []
         for sid, items in by_session.items():
             state = states[sid]
             items.sort(key=lambda i: (i.batch["t0"], i.batch["seq"]))
             for item in items:
                 state.features = fold_batch(state.features, item.batch)
                 state.events_since += len(item.batch["events"])
-            if not should_repredict(
-                state.events_since, now - state.predicted_at,
-                self.policy.every_n_events, self.policy.every_s,
-            ):  # fmt: skip
+            self._visits[sid] = (items[0].batch["vid"], items[-1].batch["path"])
+        await self._predict(states, model, force=False)
+        await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
+        self.stats.rounds += 1
+        self.stats.last_round_ms = (time.perf_counter() - started) * 1000
+
+    async def predict_due(self, model: PersonaModel) -> None:
+        """Re-predict visits with unread evidence once T seconds passed, even if they went quiet.
+
+        Without this, a shopper who stops on the checkout page after a few events would keep
+        the prediction made from their first batch.
+        """
+        now = time.time()
+        due = [sid for sid, at in self._due.items() if at <= now]
+        if not due:
+            return
+        states = await self.states.load(due)
+        await self._predict(states, model, force=True)
+
+    async def _predict(
+        self, states: dict[str, VisitState], model: PersonaModel, *, force: bool
+    ) -> None:
+        now = time.time()
+        records: list[dict[str, Any]] = []
+        changed_personas: dict[str, dict[str, Any]] = {}
+        pushes: list[tuple[str, str, dict[str, Any], str]] = []
+        for sid, state in states.items():
+            vid, path = self._visits.get(sid, ("", "/"))
+            seconds = now - state.predicted_at
+            if not (force and state.events_since > 0) and not should_repredict(
+                state.events_since, seconds, self.policy.every_n_events, self.policy.every_s
+            ):
+                if state.events_since > 0:
+                    self._due[sid] = state.predicted_at + self.policy.every_s
                 continue
+            self._due.pop(sid, None)
             prediction = model.predict_state(state.features, min_evidence=self.policy.min_evidence)
             before = state.display.persona
             state.display = update_display(
                 state.display, prediction.persona, prediction.probabilities, self.policy
             )
             state.events_since, state.predicted_at = 0, now
-            vid = items[0].batch["vid"]
             changed = state.display.persona != before
             records.append(
                 {
@@ -159,26 +249,20 @@ class PersonaWorker:
                     "source": "local", "changed": changed,
                 }
             )  # fmt: skip
+            if self.advisor is not None and prediction.persona in PERSONAS:
+                self._ask_second_opinion(vid, sid, state, prediction, path)
             if changed:
-                shown = prediction if prediction.persona == state.display.persona else None
-                payload = persona_payload(shown or prediction, state.display.confidence, now) | {
-                    "persona": state.display.persona
-                }
+                # Hysteresis only ever switches to the persona just predicted.
+                payload = persona_payload(prediction, state.display.confidence, now)
                 changed_personas[vid] = payload
-                pushes.append((vid, sid, payload, items[-1].batch["path"]))
+                pushes.append((vid, sid, payload, path))
         await self.states.save(states, changed_personas)
         await self.history.record(records)
         for vid, sid, payload, path in pushes:
-            await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
-            if self.on_change is not None:
-                await self.on_change(vid, sid, payload)
-            for listener in self.listeners:
-                try:
-                    await listener(vid, sid, payload, path)
-                except (aioredis.RedisError, OSError, PyMongoError):
-                    log.warning("persona listener failed for %s", vid, exc_info=True)
-        await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
-        self.stats.rounds += 1
+            await self._push(vid, sid, payload, path)
         self.stats.predictions += len(records)
         self.stats.changes += len(pushes)
-        self.stats.last_round_ms = (time.perf_counter() - started) * 1000
+        if len(self._visits) > 100_000:  # bounded: forget the oldest half
+            for sid in list(self._visits)[:50_000]:
+                self._visits.pop(sid, None)
+                self._due.pop(sid, None)

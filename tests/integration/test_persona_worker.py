@@ -1,0 +1,118 @@
+"""The persona worker on real parts: batches in over Socket.IO, a persona pushed back,
+every prediction recorded, and Mistral (a local fake server) as a second opinion."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from tests.integration.test_pipeline import UNLIMITED, wait_for
+from tests.support.fake_mistral import API_KEY, FakeMistral
+from tests.support.live_server import running_app, visitor_cookie
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "personas"
+
+
+def replay_as(visitor: dict[str, Any], fixture: str) -> list[dict[str, Any]]:
+    """A scripted visit's batches, re-addressed to a real visitor and visit."""
+    batches = json.loads((FIXTURES / fixture).read_text())["batches"]
+    return [{**b, "vid": visitor["vid"], "sid": visitor["session_id"]} for b in batches]
+
+
+async def send_visit(url: str, fixture: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Send a scripted visit; return the visitor and the persona pushes it received."""
+    cookie, me = await visitor_cookie(url)
+    pushes: list[dict[str, Any]] = []
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("persona", pushes.append, namespace="/track")
+    await client.connect(url, namespaces=["/track"], transports=["websocket"],
+                         headers={"Cookie": cookie})  # fmt: skip
+    for batch in replay_as(me, fixture):
+        assert (await client.call("batch", batch, namespace="/track"))["ok"]
+    await wait_for(lambda: _has(pushes), timeout=20)
+    await client.disconnect()
+    return me, pushes
+
+
+async def _has(items: list[Any]) -> bool:
+    return bool(items)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "persona"),
+    [("bargain_scripted.json", "bargain_hunter"), ("hurried_scripted.json", "hurried"),
+     ("explorer_scripted.json", "explorer")],
+)  # fmt: skip
+async def test_scripted_visit_gets_its_persona_pushed_and_recorded(
+    make_settings: Any, fixture: str, persona: str
+) -> None:
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        me, pushes = await send_visit(url, fixture)
+        assert pushes[-1]["persona"] == persona
+        assert pushes[-1]["reasons"] and pushes[-1]["model_version"]
+        history = await app.services.extras["persona_history"].of_session(me["session_id"])
+        assert history and all(doc["source"] == "local" for doc in history)
+        assert [doc["shown"] for doc in history if doc["changed"]][-1] == persona
+        async with __import__("aiohttp").ClientSession(headers={"Cookie": ""}) as http:
+            async with http.get(f"{url}/predict-persona/{me['vid']}") as response:
+                assert response.status == 403  # not that visitor, not an admin
+
+
+@pytest.fixture
+async def fake_mistral() -> Any:
+    fake = FakeMistral()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_mistral_second_opinion_is_recorded(
+    make_settings: Any, fake_mistral: FakeMistral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", API_KEY)
+    fake_mistral.verdict = {"persona": "bargain_hunter", "confidence": 0.93,
+                            "rationale": "Sorted by price and hovered discounts."}  # fmt: skip
+    settings = make_settings(
+        tracking=UNLIMITED,
+        mistral={"mode": "always", "server_url": fake_mistral.url, "cooldown_seconds": 0},
+    )
+    async with running_app(settings) as (app, url):
+        me, _ = await send_visit(url, "bargain_scripted.json")
+        history = app.services.extras["persona_history"]
+
+        async def second_opinion() -> list[dict[str, Any]]:
+            docs = await history.of_session(me["session_id"])
+            return [doc for doc in docs if doc["source"] == "mistral"]
+
+        docs = await wait_for(second_opinion, timeout=20)
+        assert docs[0]["persona"] == "bargain_hunter"
+        assert docs[0]["reasons"] == ["Sorted by price and hovered discounts."]
+        assert fake_mistral.requests["chat"] >= 1 and fake_mistral.requests["embeddings"] >= 1
+
+
+async def test_mistral_failure_falls_back_to_the_local_model(
+    make_settings: Any, fake_mistral: FakeMistral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", API_KEY)
+    fake_mistral.behaviour["chat"] = "500"
+    settings = make_settings(
+        tracking=UNLIMITED,
+        mistral={"mode": "always", "server_url": fake_mistral.url, "max_retries": 0},
+    )
+    async with running_app(settings) as (app, url):
+        me, pushes = await send_visit(url, "bargain_scripted.json")
+        assert pushes[-1]["persona"] == "bargain_hunter"  # the local model still decides
+        advisor = app.services.extras["advisor"]
+        await wait_for(lambda: _positive(advisor.stats.to_dict()), timeout=10)
+        docs = await app.services.extras["persona_history"].of_session(me["session_id"])
+        assert all(doc["source"] == "local" for doc in docs)
+
+
+async def _positive(stats: dict[str, Any]) -> bool:
+    await asyncio.sleep(0)
+    return sum(stats.get("fallbacks", {}).values()) > 0 and stats.get("failures", 0) > 0
