@@ -1,4 +1,4 @@
-"""Command line: `python -m server run | create-admin | seed`."""
+"""Command line: `python -m server run | create-admin | worker flusher|personas|all`."""
 
 from __future__ import annotations
 
@@ -79,6 +79,32 @@ async def _create_admin(args: argparse.Namespace) -> None:
     print(f"created {admin.role} {admin.username!r}")
 
 
+async def _worker(args: argparse.Namespace) -> None:
+    """Run the flusher or the persona worker as its own process (no web server)."""
+    from server.bootstrap import start_services, stop_services
+
+    roles = {"flusher": (True, False), "personas": (False, True), "all": (True, True)}
+    flusher_on, personas_on = roles[args.role]
+    settings = load_settings(flusher={"enabled": flusher_on}, personas={"enabled": personas_on})
+    if settings.redis.url == "embedded" or settings.mongodb.uri == "embedded":
+        raise SettingsError(
+            "a separate worker process needs a shared Redis and MongoDB: set "
+            "VITRINE_REDIS__URL=redis://... and VITRINE_MONGODB__URI=mongodb://... "
+            "(the embedded engines live inside one process)"
+        )
+    services = await start_services(settings, seed=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"worker {args.role} running ({', '.join(t.get_name() for t in services.tasks)})",
+          flush=True)  # fmt: skip
+    try:
+        await stop.wait()
+    finally:
+        await stop_services(services)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="Vitrine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     create_admin.add_argument("username")
     create_admin.add_argument("--role", choices=("admin", "analyst"), default="admin")
     create_admin.add_argument("--password", help="prompted for when omitted")
+    worker = commands.add_parser("worker", help="run the flusher and/or persona worker alone")
+    worker.add_argument("role", choices=("flusher", "personas", "all"))
     args = parser.parse_args(argv)
     _configure_logging()
-    handlers = {"run": _serve, "create-admin": _create_admin}
+    handlers = {"run": _serve, "create-admin": _create_admin, "worker": _worker}
     try:
         asyncio.run(handlers[args.command](args))
     except SettingsError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,5 +172,65 @@ async def test_two_server_processes_and_two_flushers_land_every_event_once(
     finally:
         for server in servers:
             await server.stop()
+        wire.terminate()
+        wire.wait(10)
+
+
+async def test_flusher_runs_as_its_own_process(
+    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
+) -> None:
+    wire_port = free_port()
+    wire = subprocess.Popen(
+        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(wire_port),
+         "--path", str(tmp_path / "wire.sqlite3")],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    mongo_uri = f"mongodb://127.0.0.1:{wire_port}/?directConnection=true"
+    env = {
+        "VITRINE_MONGODB__URI": mongo_uri,
+        "VITRINE_MONGODB__DATABASE": unique_name,
+        "VITRINE_REDIS__URL": valkey.url,
+        "VITRINE_REDIS__KEY_PREFIX": f"{unique_name}:",
+        "VITRINE_SECURITY__SECRET_KEY": "shared-secret-" + unique_name,
+        "VITRINE_ADMIN_USER": "admin",
+        "VITRINE_ADMIN_PASSWORD": "correct-horse-battery",
+        "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
+        "VITRINE_PERSONAS__ENABLED": "false",
+    }
+    web = ServerProcess({**env, "VITRINE_FLUSHER__ENABLED": "false"}, tmp_path / "web.log")
+    worker_log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "server", "worker", "flusher"],
+        cwd=REPO_ROOT, env={**os.environ, **env}, stdout=worker_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await web.start()
+        cookie, me = await visitor_cookie(web.url)
+        client = await connect(web.url, cookie)
+        pvid = page_view_id()
+        sent = 0
+        for seq in range(10):
+            events = ([page_event()] if seq == 0 else []) + moves(3)
+            ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                    namespace="/track")  # fmt: skip
+            assert ack["ok"]
+            sent += len(events)
+        await client.disconnect()
+        mongo: Any = AsyncMongoClient(mongo_uri)
+        try:
+            chunks = mongo[unique_name]["event_chunks"]
+
+            async def landed() -> bool:
+                return await chunks.count_documents({"agg": True}) == 10
+
+            await wait_for(landed, timeout=60, every=0.5)
+            docs = await chunks.find({}, {"n": 1}).to_list()
+            assert sum(doc["n"] for doc in docs) == sent
+        finally:
+            await mongo.close()
+    finally:
+        await web.stop()
+        worker.terminate()
+        assert worker.wait(20) == 0  # a clean stop on SIGTERM
         wire.terminate()
         wire.wait(10)
