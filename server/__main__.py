@@ -8,6 +8,7 @@ import getpass
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from server.settings import SettingsError, load_settings
 
@@ -105,6 +106,32 @@ async def _worker(args: argparse.Namespace) -> None:
         await stop_services(services)
 
 
+async def _export_session(args: argparse.Namespace) -> None:
+    """Write a session's tracker batches and rrweb chunks as NDJSON (docs/admin.md)."""
+    from server.adapters.event_store import MongoEventStore, session_chunks
+    from server.adapters.mongo_store import MongoStore
+    from server.adapters.replay_store import ReplayStore, export_lines
+
+    settings = load_settings()
+    store = await MongoStore.open(settings.mongodb.uri, settings.mongodb.database, settings.var_dir)
+    try:
+        events = MongoEventStore(store)
+        session = await events.session(args.session_id)
+        tracker = await session_chunks(events, args.session_id)
+        vid = session.get("vid") if session else None
+        rrweb = await ReplayStore(store).of_session(args.session_id, vid)
+    finally:
+        await store.close()
+    if not tracker and not rrweb:
+        print(f"no events stored for session {args.session_id}", file=sys.stderr)
+        raise SystemExit(1)
+    data = b"".join(line + b"\n" for line in export_lines(tracker, rrweb))
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="Vitrine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,9 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     create_admin.add_argument("--password", help="prompted for when omitted")
     worker = commands.add_parser("worker", help="run the flusher and/or persona worker alone")
     worker.add_argument("role", choices=("flusher", "personas", "all"))
+    export = commands.add_parser("export-session", help="write a session's events as NDJSON")
+    export.add_argument("session_id")
+    export.add_argument("--out", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     _configure_logging()
-    handlers = {"run": _serve, "create-admin": _create_admin, "worker": _worker}
+    handlers = {
+        "run": _serve, "create-admin": _create_admin, "worker": _worker,
+        "export-session": _export_session,
+    }  # fmt: skip
     try:
         asyncio.run(handlers[args.command](args))
     except SettingsError as error:

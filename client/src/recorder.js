@@ -188,14 +188,16 @@ export function createRecorder(options) {
 
   function start() {
     if (stats.running) return true;
+    stats.running = true; // before record(): rrweb emits the first snapshot synchronously
     try {
       const stopFn = options.record(recordOptions(guarded(onEvent), (error) => {
         fail(error);
         return true; // handled: rrweb must not rethrow into the page
       }));
       stopRecording = typeof stopFn === "function" ? stopFn : null;
-      stats.running = true;
     } catch (error) {
+      stats.running = false;
+      buffer = [];
       fail(error);
     }
     return stats.running;

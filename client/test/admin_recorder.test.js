@@ -18,10 +18,11 @@ import { FakeSocket, SID, fakeClock, fakeWindow } from "./helpers/fakes.js";
 const PVID = "pageview_AbCdEfGh123456";
 const flushPromises = () => new Promise((resolve) => setImmediate(resolve));
 
-function fakeRecord() {
+function fakeRecord({ initial = [] } = {}) {
   const calls = [];
   const record = (options) => {
     calls.push(options);
+    for (const event of initial) options.emit(event); // like rrweb: Meta and FullSnapshot at once
     return () => {
       calls.stopped = true;
     };
@@ -33,11 +34,11 @@ function rrwebEvent(i, extra = {}) {
   return { type: 3, timestamp: 1_700_000_000_000 + i, data: { source: 1, positions: [{ x: i, y: i }] }, ...extra };
 }
 
-function setup({ acks = [], active = () => true, config = {} } = {}) {
+function setup({ acks = [], active = () => true, config = {}, initial = [] } = {}) {
   const clock = fakeClock();
   const win = fakeWindow({ clock });
   const sent = [];
-  const rr = fakeRecord();
+  const rr = fakeRecord({ initial });
   const recorder = createRecorder({
     record: rr.record,
     send: (chunk) => {
@@ -74,9 +75,9 @@ test("rrweb masks every input and private text, and blocks private media", () =>
 });
 
 test("events are sent every 2 s, or at 200 events, as numbered chunks", async () => {
-  const { clock, sent, rr, recorder } = setup();
+  const { clock, sent, rr, recorder } = setup({ initial: [{ type: 4, timestamp: 1_700_000_000_000, data: {} }] });
   assert.equal(recorder.start(), true);
-  rr.emit(rrwebEvent(0));
+  assert.equal(recorder.stats.events, 1, "the snapshot emitted inside record() is kept");
   rr.emit(rrwebEvent(1));
   clock.advance(FLUSH_INTERVAL_MS - 1);
   assert.equal(sent.length, 0);
