@@ -25,6 +25,7 @@ from server.web import (
     admin_pages,
     assets,
     cart_api,
+    experiments_admin,
     personalization_api,
     personas_api,
     shop_pages,
@@ -114,7 +115,7 @@ def create_app(
 
     for module in (
         shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
-        personalization_api, admin_api,
+        personalization_api, admin_api, experiments_admin,
     ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 
