@@ -73,8 +73,11 @@ export function closestAttribute(node, name) {
 }
 
 // The selector an element earns by itself (contract attribute, else id), or null.
+// A card-scoped attribute wins over data-product-id on the same element: the shop's
+// add-to-cart buttons carry both, and the button, not its card, is where the click was.
 function ownSelector(el) {
-  for (const name of ANCHOR_ATTRIBUTES) {
+  const scoped = CARD_SCOPED.some((name) => attr(el, name) !== null);
+  for (const name of scoped ? CARD_SCOPED : ANCHOR_ATTRIBUTES) {
     const value = attr(el, name);
     if (value === null) continue;
     let selector = attributeSelector(name, value);

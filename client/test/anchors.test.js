@@ -32,6 +32,16 @@ test("a product card anchors as [data-product-id]", () => {
   assert.equal(anchor.element, root);
 });
 
+test("the shop's real add-to-cart button (which also carries data-product-id) anchors on the button", () => {
+  const icon = h("span");
+  const button = h("button", { "data-action": "add-to-cart", "data-product-id": "p001" }, icon);
+  const root = h("article", { "data-product-id": "p001", "data-category": "kitchen" }, button);
+  h("main", {}, root);
+  const anchor = findAnchor(icon);
+  assert.equal(anchor.selector, '[data-product-id="p001"] [data-action="add-to-cart"]');
+  assert.equal(anchor.element, button);
+});
+
 test("data-action and data-price inside a card are prefixed with the card, so anchors are unique", () => {
   const first = card("p012");
   const second = card("p013");

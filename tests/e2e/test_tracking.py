@@ -223,12 +223,6 @@ async def test_moves_clicks_and_scrolls_reach_mongodb_within_five_seconds(
     assert page.console_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client/src/anchors.js: the add-to-cart button also carries data-product-id, which "
-    "ANCHOR_ATTRIBUTES ranks first, so its clicks are anchored on '[data-product-id=\"p004\"]' "
-    "(the product root) instead of the button",
-)
 async def test_add_to_cart_click_is_binned_on_the_button_anchor(
     shop: ServerProcess, page: Any, admin: AdminClient
 ) -> None:
