@@ -29,6 +29,11 @@ PRODUCT, SECOND_PRODUCT, LIVE_PRODUCT = "p005", "p020", "p031"
 BUTTON = f'[data-product-id="{PRODUCT}"] [data-action="add-to-cart"]'
 QUANTITY = '[data-field="quantity"]'
 TIMINGS_FILE = "admin-api-timings.json"
+# The replayed page is this product's page: its root, not a related-product card.
+SHOWS_PRODUCT_PAGE = """(pid) => {
+    const frame = document.querySelector('.replayer-wrapper iframe');
+    return !!frame?.contentDocument?.querySelector(`[data-product-id="${pid}"][data-category]`);
+}"""
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
@@ -53,6 +58,8 @@ async def console(
         redis={"url": valkey.url, "key_prefix": f"{name}:"},
         mongodb={"uri": "embedded", "database": name},
         security={"secret_key": "e2e-secret-" + name},
+        # The scripted shoppers do not click the consent banner.
+        privacy={"consent_default": "granted"},
     )
     async with running_app(settings) as (app, url):
         await app.services.admins.create(*ADMIN, "admin")
@@ -82,6 +89,15 @@ async def admin_page(browser: Any, url: str, width: int = 1600) -> Any:
     page = await context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # CSP is script-src 'self' without eval: a violation shows as a console error.
+    page.on(
+        "console",
+        lambda message: (
+            page.errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     await page.goto(url + "/admin/login")
     await page.fill('[name="username"]', ADMIN[0])
     await page.fill('[name="password"]', ADMIN[1])
@@ -196,10 +212,7 @@ async def test_record_replay_heatmap_and_live(
     replay_frame = admin.locator(".replayer-wrapper iframe")
     assert await replay_frame.get_attribute("sandbox") == "allow-same-origin"
     await admin.wait_for_function(
-        """(pid) => {
-            const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
-            return !!doc && !!doc.querySelector(`[data-product-id="${pid}"]`);
-        }""",
+        SHOWS_PRODUCT_PAGE,
         arg=PRODUCT,
         timeout=20_000,
     )
@@ -242,20 +255,40 @@ async def test_record_replay_heatmap_and_live(
         "heatmap_bins_in_store": await bins.count_documents({}),
     }
 
-    # A second, running session watched live: it advances as the shopper moves on.
+    # Movement and scroll maps of the same page.
+    for kind in ("move", "scroll"):
+        await admin.goto(f"{url}/admin/heatmap?page=/product/{PRODUCT}&kind={kind}&width=1280")
+        await admin.wait_for_selector('[data-heatmap-stage][data-state="ready"]', timeout=30_000)
+        assert int(await admin.get_attribute("[data-heatmap-summary]", "data-total") or 0) > 0
+        await admin.screenshot(path=str(artifacts / f"admin-heatmap-{kind}.png"), full_page=True)
+
+    # A second, running session: its movement grows a live heatmap, then it is watched live.
     live = await shopper_page(browser, 1280)
     await live.goto(f"{url}/product/{LIVE_PRODUCT}")
     live_sid = await live.get_attribute('meta[name="vitrine-sid"]', "content")
     await eventually(lambda: recorder_acked(live, 1))
     await live.evaluate("() => window.vitrineTracker.flush()")
     await eventually(lambda: events.session(live_sid))
+    await admin.goto(
+        f"{url}/admin/heatmap?page=/product/{LIVE_PRODUCT}&kind=move&width=1280&live=1"
+    )
+    await admin.wait_for_selector('[data-heatmap-stage][data-state="ready"]', timeout=30_000)
+    before_moves = int(await admin.get_attribute("[data-heatmap-summary]", "data-total") or 0)
+    for step in range(30):
+        await live.mouse.move(100 + step * 30, 200 + step * 12)
+        await asyncio.sleep(0.06)
+    await live.evaluate("() => window.vitrineTracker.flush()")
+    await admin.wait_for_function(
+        "(n) => Number(document.querySelector('[data-heatmap-summary]').dataset.total) > n",
+        arg=before_moves,
+        timeout=20_000,
+    )
+    assert int(await admin.get_attribute("[data-heatmap-stage]", "data-live-updates") or 0) >= 1
+    await admin.screenshot(path=str(artifacts / "admin-heatmap-live.png"), full_page=True)
     await admin.goto(f"{url}/admin/sessions/{live_sid}?live=1")
     await admin.wait_for_selector('[data-replay-player][data-state="live"]', timeout=30_000)
     await admin.wait_for_function(
-        """(pid) => {
-            const frame = document.querySelector('.replayer-wrapper iframe');
-            return !!frame && !!frame.contentDocument?.querySelector(`[data-product-id="${pid}"]`);
-        }""",
+        SHOWS_PRODUCT_PAGE,
         arg=LIVE_PRODUCT,
         timeout=20_000,
     )
@@ -263,10 +296,7 @@ async def test_record_replay_heatmap_and_live(
     await live.goto(f"{url}/product/{SECOND_PRODUCT}")
     started = time.monotonic()
     await admin.wait_for_function(
-        """(pid) => {
-            const frame = document.querySelector('.replayer-wrapper iframe');
-            return !!frame && !!frame.contentDocument?.querySelector(`[data-product-id="${pid}"]`);
-        }""",
+        SHOWS_PRODUCT_PAGE,
         arg=SECOND_PRODUCT,
         timeout=20_000,
     )
