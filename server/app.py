@@ -28,6 +28,7 @@ from server.web import (
     experiments_admin,
     personalization_api,
     personas_api,
+    privacy_api,
     shop_pages,
     system,
     tracking,
@@ -115,7 +116,7 @@ def create_app(
 
     for module in (
         shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
-        personalization_api, admin_api, experiments_admin,
+        personalization_api, admin_api, experiments_admin, privacy_api,
     ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 
@@ -124,6 +125,7 @@ def create_app(
         services = await start_services(settings, valkey, notifier=sio)
         app.extensions["vitrine"] = services
         track.ingest = services.extras["ingest"]
+        track.consent = privacy_api.ConsentGate(services)
         services.extras["track"] = track
         start_admin_side(services, sio, track)
         for message in services.startup_messages:
@@ -155,9 +157,14 @@ def create_app(
     async def page_context() -> dict[str, Any]:
         current = g.get("visitor")
         services = app.extensions.get("vitrine")
+        consent = (
+            await privacy_api.request_consent()
+            if services is not None and current is not None
+            else None
+        )
         persona = (
             await current_persona(services, current.vid)
-            if services is not None and current is not None
+            if services is not None and current is not None and consent and consent.personalization
             else UNKNOWN_PERSONA
         )
         shop_page = (
@@ -175,6 +182,7 @@ def create_app(
             "admin": current_admin(),
             "settings": settings,
             "demo_consent": settings.privacy.consent_default == "granted",
+            "consent": consent,
         }
 
     @app.errorhandler(VitrineError)

@@ -15,8 +15,9 @@ from personas_engine.artifacts import ensure_model
 from personas_engine.model import PersonaModel
 from personas_engine.policy import PolicyConfig
 from server.adapters.admin_store import AdminStore
-from server.adapters.audit_store import AUDIT_INDEXES
+from server.adapters.audit_store import AUDIT_INDEXES, AuditStore
 from server.adapters.embedded_valkey import EmbeddedValkey
+from server.adapters.erasure import ERASURE_INDEXES, Eraser, erased_at
 from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
 from server.adapters.experiment_store import ExperimentSummaries
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
@@ -26,6 +27,7 @@ from server.adapters.persona_store import (
     PersonaStateStore,
     persona_retention,
 )
+from server.adapters.privacy_store import ConsentStore, privacy_retention
 from server.adapters.redis_buffer import RedisEventBuffer
 from server.adapters.replay_store import REPLAY_INDEXES, replay_retention
 from server.adapters.secrets_file import read_or_create_secret
@@ -76,12 +78,14 @@ class Services:
 
 def index_specs() -> list[IndexSpec]:
     """Every index the app needs, created at start while collections are empty."""
-    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES, *REPLAY_INDEXES, *AUDIT_INDEXES]
+    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES, *REPLAY_INDEXES, *AUDIT_INDEXES,
+            *ERASURE_INDEXES]  # fmt: skip
 
 
 def retention_rules(settings: Settings) -> list[RetentionRule]:
     """The retention rules the settings ask for."""
-    return [*event_retention(settings), *persona_retention(settings), *replay_retention(settings)]
+    return [*event_retention(settings), *persona_retention(settings), *replay_retention(settings),
+            *privacy_retention(settings)]  # fmt: skip
 
 
 def secret_key_for(settings: Settings) -> str:
@@ -149,6 +153,7 @@ async def start_services(
         )
         if message:
             services.startup_messages.append(message)
+        wire_privacy(services)
         wire_pipeline(services)
         wire_personas(services, notifier or write_only_notifier(services))
         wire_experiments(services)
@@ -177,6 +182,7 @@ def wire_pipeline(services: Services) -> None:
     if settings.flusher.enabled:
         flusher = make_flusher(services)
         services.extras["flusher"] = flusher
+        flusher.erased = erased_since(services)
         services.tasks.append(asyncio.create_task(flusher.run(), name="flusher"))
     if services.store.embedded:
         services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
@@ -213,6 +219,8 @@ def wire_personas(services: Services, notifier: Any) -> None:
             policy_config(settings), read_count=settings.flusher.read_count,
         )  # fmt: skip
         services.extras["persona_worker"] = worker
+        worker.consent = services.extras["consent"]
+        worker.erased = erased_since(services)
         from server.workers.adapt_push import AdaptationPusher  # imports the web layer
 
         worker.listeners.append(AdaptationPusher(services, notifier))
@@ -262,9 +270,27 @@ def make_flusher(services: Services) -> Flusher:
     )
 
 
-async def purge_loop(services: Services, every_s: float = 3600.0) -> None:
+def wire_privacy(services: Services) -> None:
+    """Consent records and flags, and the eraser (docs/privacy.md)."""
+    consent = ConsentStore(
+        services.store, services.redis, services.settings.redis.key_prefix,
+        services.settings.privacy.consent_default,
+    )  # fmt: skip
+    eraser = Eraser(services.store, services.redis, services.settings.redis.key_prefix, consent,
+                    AuditStore(services.store))  # fmt: skip
+    services.extras.update(consent=consent, eraser=eraser)
+
+
+def erased_since(services: Services) -> Any:
+    """For the workers: which of these visitors were erased, and when (epoch ms)."""
+    prefix = services.settings.redis.key_prefix
+    return lambda vids: erased_at(services.redis, prefix, vids)
+
+
+async def purge_loop(services: Services, every_s: float | None = None) -> None:
     """The embedded engine's retention: TTL indexes would make every insert scan."""
     rules = retention_rules(services.settings)
+    every_s = every_s or services.settings.retention.purge_every_minutes * 60
     while True:
         try:
             deleted = await services.store.purge_expired(rules)

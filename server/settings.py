@@ -118,6 +118,19 @@ class MistralSettings(_Section):
 
 class PrivacySettings(_Section):
     consent_default: Literal["ask", "granted"] = "ask"
+    consent_max_age_days: int = Field(180, ge=1, le=400)  # how long a choice is remembered
+
+
+class RateLimitSettings(_Section):
+    """Fixed windows in Redis, per visitor and per client address (docs/privacy.md)."""
+
+    enabled: bool = True
+    window_seconds: int = Field(60, ge=1, le=3600)
+    login_per_ip: int = Field(20, ge=1)
+    apply_coupon_per_visitor: int = Field(10, ge=1)
+    apply_coupon_per_ip: int = Field(60, ge=1)
+    process_order_per_visitor: int = Field(10, ge=1)
+    process_order_per_ip: int = Field(120, ge=1)
 
 
 class ReplaySettings(_Section):
@@ -133,6 +146,10 @@ class RetentionSettings(_Section):
     replays_days: int = Field(30, ge=1)
     predictions_days: int = Field(90, ge=1)
     aggregates_days: int = Field(400, ge=1)
+    audit_days: int = Field(400, ge=1)
+    consent_days: int = Field(400, ge=1)  # the record of each visitor's consent choice
+    carts_days: int = Field(30, ge=1)  # carts untouched this long
+    purge_every_minutes: float = Field(60.0, gt=0)  # the embedded engine's purge
 
 
 class Settings(_Section):
@@ -148,6 +165,7 @@ class Settings(_Section):
     personas: PersonaSettings = PersonaSettings()
     mistral: MistralSettings = MistralSettings()
     privacy: PrivacySettings = PrivacySettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     retention: RetentionSettings = RetentionSettings()
     replay: ReplaySettings = ReplaySettings()
 

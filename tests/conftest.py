@@ -14,6 +14,10 @@ from server.adapters.embedded_valkey import EmbeddedValkey
 from server.settings import Settings, load_settings
 
 REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
+# Tests browse without clicking a consent banner: consent is the demo default for every app
+# and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
+CONSENT_DEFAULT = {"consent_default": "granted"}
+os.environ.setdefault("VITRINE_PRIVACY__CONSENT_DEFAULT", "granted")
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +56,7 @@ def make_settings(
             "redis": {"url": valkey.url, "key_prefix": f"{unique_name}:"},
             "mongodb": {"uri": REAL_MONGODB_URI or "embedded", "database": unique_name},
             "security": {"secret_key": "test-secret-" + unique_name},
+            "privacy": dict(CONSENT_DEFAULT),
         }
         for section, values in sections.items():
             base.setdefault(section, {}).update(values)

@@ -104,12 +104,20 @@ class MongoStore:
                 )
             except OperationFailure:
                 # The index exists with another expiry: change it in place.
-                await self.db.command(
-                    {
-                        "collMod": rule.collection,
-                        "index": {"name": name, "expireAfterSeconds": seconds},
-                    }
-                )
+                try:
+                    await self.db.command(
+                        {
+                            "collMod": rule.collection,
+                            "index": {"name": name, "expireAfterSeconds": seconds},
+                        }
+                    )
+                except OperationFailure:
+                    # A server without collMod (mongoeco's wire server): build it again.
+                    log.warning("collMod refused; rebuilding %s.%s", rule.collection, name)
+                    await self.db[rule.collection].drop_index(name)
+                    await self.db[rule.collection].create_index(
+                        [(rule.field, 1)], name=name, expireAfterSeconds=seconds
+                    )
 
     async def purge_expired(
         self, rules: Iterable[RetentionRule], now: datetime | None = None

@@ -56,12 +56,21 @@ class RedisEventBuffer:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    async def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
-        """Read new entries for this consumer (they stay pending until acknowledged)."""
+    async def read(
+        self, group: str, consumer: str, count: int, block_ms: int, *, own_pending: bool = False
+    ) -> list[StreamEntry]:
+        """Read new entries for this consumer (they stay pending until acknowledged).
+
+        With `own_pending`, read instead the entries this consumer read and never acknowledged.
+        """
         reply = await self.redis.xreadgroup(
-            group, consumer, {self.stream: ">"}, count=count, block=block_ms
-        )
-        return [StreamEntry(_text(i), f[b"b"]) for _, entries in reply or () for i, f in entries]
+            group, consumer, {self.stream: "0" if own_pending else ">"}, count=count,
+            block=None if own_pending else block_ms,
+        )  # fmt: skip
+        # An entry trimmed from the stream while pending comes back without fields.
+        return [
+            StreamEntry(_text(i), f[b"b"]) for _, entries in reply or () for i, f in entries if f
+        ]
 
     async def claim_stale(
         self, group: str, consumer: str, min_idle_ms: int, count: int

@@ -33,6 +33,7 @@ REJECTION_CODES: Final = (
     "forbidden_visitor",
     "rate_limited",
     "unavailable",
+    "no_consent",
 )
 
 Check = Callable[[Any], bool]

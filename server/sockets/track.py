@@ -13,6 +13,7 @@ from server.settings import TrackingSettings
 from server.web.identity import VisitorIdentity
 
 if TYPE_CHECKING:
+    from server.web.privacy_api import ConsentGate
     from server.workers.replay_writer import ReplayWriter
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class TrackNamespace(socketio.AsyncNamespace):
         # Set when the services start (the namespace exists before them).
         self.ingest: Ingest | None = None
         self.replay: ReplayWriter | None = None  # the rrweb channel (server/workers/replay_writer)
+        self.consent: ConsentGate | None = None  # analytics consent, DNT and GPC (privacy_api)
         self.identity = identity
         self.limits = limits
         self.connections = 0
@@ -38,6 +40,9 @@ class TrackNamespace(socketio.AsyncNamespace):
         if vid is None:
             # No signed visitor cookie: nobody to attribute events to.
             return False
+        if self.consent is not None and not (await self.consent.at_connect(environ, vid)).analytics:
+            # No analytics consent, or Do-Not-Track / Global Privacy Control: nothing is taken.
+            raise socketio.exceptions.ConnectionRefusedError("no_consent")
         await self.save_session(
             sid,
             {
@@ -66,6 +71,8 @@ class TrackNamespace(socketio.AsyncNamespace):
         cost = len(events) if isinstance(events, list) else 1
         if not session["batches"].take() or not session["events"].take(min(cost, 500)):
             return self.ingest.reject("rate_limited")
+        if self.consent is not None and await self.consent.revoked(session):
+            return self.ingest.reject("no_consent")
         return await self.ingest.accept(data, session["vid"])
 
     async def on_replay(self, sid: str, data: Any) -> dict[str, Any]:
@@ -76,4 +83,6 @@ class TrackNamespace(socketio.AsyncNamespace):
         bucket = session.setdefault("replay", self.replay.new_bucket())
         if not bucket.take():
             return self.replay.reject("rate_limited")
+        if self.consent is not None and await self.consent.revoked(session):
+            return self.replay.reject("no_consent")
         return await self.replay.accept(session["vid"], data)

@@ -12,6 +12,7 @@ from server.adapters.shop_store import EXPOSURES
 from server.bootstrap import Services
 from server.domain.adaptations import PERSONAL_COUPON_PERCENT, adaptations_for
 from server.domain.errors import VitrineError
+from server.web.privacy_api import personalization_allowed
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ EXPOSURE_MARK_TTL_S = 6 * 3600
 
 
 async def opted_out(services: Services, vid: str) -> bool:
+    if not await personalization_allowed(services, vid):
+        return True  # no personalization consent (or DNT / GPC): as good as opted out
     try:
         return bool(await services.redis.exists(services.key("optout", vid)))
     except (aioredis.RedisError, OSError):

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 GROUP = "flusher"
 # (the round's plan, scroll-depth increments per document) -> e.g. a live heatmap push
 OnFlushed = Callable[[FlushPlan, dict[str, dict[int, int]]], Awaitable[None]]
+# visitor ids -> those erased, with the erasure time in epoch ms (docs/privacy.md)
+ErasedAt = Callable[[set[str]], Awaitable[dict[str, int]]]
 MAX_BACKOFF_S = 5.0
 
 
@@ -98,14 +100,26 @@ class Flusher:
         self._viewports: dict[str, int] = {}
         # Called after each round with what it added (live heatmaps); failures are logged only.
         self.on_flushed: OnFlushed | None = None
+        # Batches of a visitor erased after they were received are dropped, not written.
+        self.erased: ErasedAt | None = None
 
     async def run(self) -> None:
         """Flush until cancelled; errors are logged and retried with capped backoff."""
         await self.buffer.ensure_group(GROUP)
         backoff = 0.1
         last_claim = 0.0
+        retry_own = False
         while True:
             try:
+                if retry_own:
+                    # A failed round left its entries pending on this consumer: write them
+                    # first, as soon as the store is back, rather than after claim_idle_ms.
+                    mine = await self.buffer.read(
+                        GROUP, self.consumer, self.read_count, 0, own_pending=True
+                    )
+                    if mine:
+                        await self.flush(mine)
+                    retry_own = len(mine) >= self.read_count
                 if time.monotonic() - last_claim > self.claim_idle_ms / 2000:
                     last_claim = time.monotonic()
                     stale = await self.buffer.claim_stale(
@@ -124,6 +138,7 @@ class Flusher:
                 raise
             except (aioredis.RedisError, OSError, PyMongoError):
                 self.stats.errors += 1
+                retry_own = True
                 log.warning("flush round failed; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -140,6 +155,12 @@ class Flusher:
         """Write one round of entries, then acknowledge them."""
         started = time.perf_counter()
         decoded = [decode_entry(entry) for entry in entries]
+        if self.erased is not None:
+            erased = await self.erased({item.batch["vid"] for item in decoded})
+            decoded = [i for i in decoded if i.received_ms > erased.get(i.batch["vid"], -1)]
+            if not decoded:
+                await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
+                return
         personas = await self._personas({item.batch["vid"] for item in decoded})
         items = [
             StreamedBatch(i.entry_id, i.batch, i.received_ms, i.arm, personas[i.batch["vid"]])

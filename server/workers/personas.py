@@ -105,6 +105,9 @@ class PersonaWorker:
         self._due: dict[str, float] = {}
         # Called after a change is pushed: (vid, session id, payload, path of the page in view).
         self.listeners: list[Callable[[str, str, dict[str, Any], str], Awaitable[None]]] = []
+        # Privacy (docs/privacy.md): who may be shown a persona, and who was erased when.
+        self.consent: Any = None  # ConsentStore: personalization_allowed(vid)
+        self.erased: Callable[[set[str]], Awaitable[dict[str, int]]] | None = None
 
     async def run(self) -> None:
         """Predict until cancelled; errors are logged and retried with capped backoff."""
@@ -176,7 +179,10 @@ class PersonaWorker:
             log.warning("second opinion failed for %s", vid, exc_info=True)
 
     async def _push(self, vid: str, sid: str, payload: dict[str, Any], path: str) -> None:
-        await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
+        # Without personalization consent the shopper's pages are told nothing (the adaptation
+        # listener checks the same consent); the admin side still sees the change.
+        if self.consent is None or await self.consent.personalization_allowed(vid):
+            await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
         if self.on_change is not None:
             await self.on_change(vid, sid, payload)
         for listener in self.listeners:
@@ -189,9 +195,11 @@ class PersonaWorker:
         """Fold one round of batches, predict where due, record, push changes, acknowledge."""
         started = time.perf_counter()
         by_session: dict[str, list[StreamedBatch]] = defaultdict(list)
-        for entry in entries:
-            item = decode_entry(entry)
-            by_session[item.batch["sid"]].append(item)
+        decoded = [decode_entry(entry) for entry in entries]
+        erased = await self.erased({i.batch["vid"] for i in decoded}) if self.erased else {}
+        for item in decoded:
+            if item.received_ms > erased.get(item.batch["vid"], -1):
+                by_session[item.batch["sid"]].append(item)
         states = await self.states.load(list(by_session))
         for sid, items in by_session.items():
             state = states[sid]

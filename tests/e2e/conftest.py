@@ -59,6 +59,8 @@ def server_env(
         "VITRINE_MONGODB__DATABASE": name,
         "VITRINE_ADMIN_USER": ADMIN_USER,
         "VITRINE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # Tests browse without clicking the consent banner (SERVER_ENV can say "ask").
+        "VITRINE_PRIVACY__CONSENT_DEFAULT": "granted",
         **extra,
     }
 

@@ -1,0 +1,166 @@
+"""Erase one visitor: their events, replays, sessions, predictions, exposures, cart and Redis state.
+
+What stays, and why (docs/privacy.md):
+- heatmap bins and scroll depth never held a visitor id: their counts stay as they are;
+- the visitor's experiment record and orders are re-keyed to a random pseudonym, so the
+  experiment's counts and the accounts still add up but nothing points back to the visitor;
+  orders lose their personal fields (name, email, street address, city, postcode);
+- an audit entry records who erased which visitor id, and when.
+
+Batches still in the Redis stream when the erasure runs are dropped by the flusher and the
+persona worker: `erased:<vid>` holds the erasure time, and a batch received before it is
+never written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from server.adapters.audit_store import AuditStore
+from server.adapters.event_store import CHUNKS, EXPERIMENT_VISITORS, SESSIONS
+from server.adapters.mongo_store import IndexSpec, MongoStore
+from server.adapters.persona_store import PERSONA_HISTORY
+from server.adapters.privacy_store import VISITOR_PREFS, ConsentStore
+from server.adapters.replay_store import REPLAY_CHUNKS
+from server.adapters.shop_store import CARTS, COUPONS, EXPOSURES, ORDERS
+from server.domain.adaptations import BY_NAME
+
+VISITOR_ERASE = "visitor.erase"  # the audit action
+ERASED_VALUE = "[erased]"
+# Shipping fields that name or locate a person; the country stays for the accounts (VAT).
+PERSONAL_ORDER_FIELDS = ("name", "email", "address", "city", "zip")
+TOMBSTONE_TTL_S = 7 * 86_400  # longer than any backlog the stream could hold
+# Erasure reads a visitor's replay chunks by vid; the other collections have their index.
+ERASURE_INDEXES = (IndexSpec(REPLAY_CHUNKS, [("vid", 1)]),)
+
+
+@dataclass
+class ErasureReport:
+    vid: str
+    pseudonym: str
+    deleted: dict[str, int] = field(default_factory=dict)
+    anonymised: dict[str, int] = field(default_factory=dict)
+    redis_keys: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "anonymised": self.anonymised,
+            "redis_keys": self.redis_keys,
+        }
+
+
+def tombstone_key(prefix: str, vid: str) -> str:
+    return f"{prefix}erased:{vid}"
+
+
+async def erased_at(redis: aioredis.Redis, prefix: str, vids: Iterable[str]) -> dict[str, int]:
+    """Erasure times (epoch ms) of those of `vids` erased in the last days."""
+    ordered = sorted(set(vids))
+    if not ordered:
+        return {}
+    raw = await redis.mget([tombstone_key(prefix, vid) for vid in ordered])
+    return {vid: int(value) for vid, value in zip(ordered, raw, strict=True) if value}
+
+
+class Eraser:
+    def __init__(
+        self,
+        store: MongoStore,
+        redis: aioredis.Redis,
+        prefix: str,
+        consent: ConsentStore,
+        audit: AuditStore,
+    ) -> None:
+        self.store = store
+        self.redis = redis
+        self.prefix = prefix
+        self.consent = consent
+        self.audit = audit
+
+    async def erase(
+        self, vid: str, actor: dict[str, str], *, ip: str | None = None
+    ) -> ErasureReport:
+        """Erase everything about `vid` (idempotent); `actor` is who asked, for the audit."""
+        report = ErasureReport(vid=vid, pseudonym="erased-" + secrets.token_hex(8))
+        # First stop anything new from being written for this visitor.
+        await self.redis.set(
+            tombstone_key(self.prefix, vid), int(time.time() * 1000), ex=TOMBSTONE_TTL_S
+        )
+        await self.consent.mark_erased(vid)
+        sids, pvids = await self._visits_and_page_views(vid)
+        await self._delete_documents(vid, report)
+        await self._anonymise(vid, report)
+        report.redis_keys = await self._delete_redis_state(vid, sids, pvids)
+        await self.audit.record(actor, VISITOR_ERASE, vid, ip=ip)
+        return report
+
+    async def _visits_and_page_views(self, vid: str) -> tuple[set[str], set[str]]:
+        sids = {
+            str(doc["_id"]) async for doc in self.store[SESSIONS].find({"vid": vid}, {"_id": 1})
+        }
+        pvids: set[str] = set()
+        async for doc in self.store[CHUNKS].find({"vid": vid}, {"sid": 1, "pvid": 1}):
+            sids.add(str(doc.get("sid")))
+            pvids.add(str(doc.get("pvid")))
+        current = await self.redis.get(f"{self.prefix}visit:{vid}")
+        if current:
+            sids.add(current.decode())
+        return sids, pvids
+
+    async def _delete_documents(self, vid: str, report: ErasureReport) -> None:
+        by_vid = (CHUNKS, SESSIONS, PERSONA_HISTORY, REPLAY_CHUNKS, EXPOSURES)
+        for name in by_vid:
+            result = await self.store[name].delete_many({"vid": vid})
+            report.deleted[name] = int(result.deleted_count)
+        for name in (CARTS, VISITOR_PREFS):
+            result = await self.store[name].delete_many({"_id": vid})
+            report.deleted[name] = int(result.deleted_count)
+
+    async def _anonymise(self, vid: str, report: ErasureReport) -> None:
+        pseudonym = report.pseudonym
+        visitors = self.store[EXPERIMENT_VISITORS]
+        record = await visitors.find_one({"_id": vid})
+        moved = 0
+        if record is not None:
+            # Same arm, persona and dates under a pseudonym: the experiment keeps its counts.
+            await visitors.insert_many([{**record, "_id": pseudonym, "erased": True}])
+            await visitors.delete_many({"_id": vid})
+            moved = 1
+        report.anonymised[EXPERIMENT_VISITORS] = moved
+        now = datetime.now(UTC)
+        erased_fields: dict[str, Any] = {
+            f"shipping.{name}": ERASED_VALUE for name in PERSONAL_ORDER_FIELDS
+        }
+        result = await self.store[ORDERS].update_many(
+            {"vid": vid},
+            {"$set": {**erased_fields, "vid": pseudonym, "session_id": None, "anonymised_at": now}},
+        )
+        report.anonymised[ORDERS] = int(result.modified_count)
+        # Personal coupons: kept (an order may name one) but no longer tied to the visitor.
+        result = await self.store[COUPONS].update_many(
+            {"issued_to": vid}, {"$set": {"issued_to": pseudonym}}
+        )
+        report.anonymised[COUPONS] = int(result.modified_count)
+
+    async def _delete_redis_state(self, vid: str, sids: set[str], pvids: set[str]) -> int:
+        def key(suffix: str) -> str:
+            return self.prefix + suffix
+
+        keys = [key(f"{name}:{vid}") for name in ("visit", "persona", "optout")]
+        for sid in sids:
+            keys.append(key(f"pstate:{sid}"))
+            keys.extend(key(f"exposed:{sid}:{name}") for name in BY_NAME)
+        for pvid in pvids:
+            keys.extend((key(f"seen:{pvid}"), key(f"reach:{pvid}")))
+        deleted = 0
+        for start in range(0, len(keys), 500):
+            deleted += int(await self.redis.delete(*keys[start : start + 500]))
+        return deleted

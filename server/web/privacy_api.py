@@ -1,0 +1,242 @@
+"""Consent and erasure over HTTP, and the consent checks the page, the beacon and /track share.
+
+- `GET /api/consent`, `POST /api/consent` `{analytics, personalization[, where]}`: the
+  visitor's choice, kept in a signed cookie, in Redis and in MongoDB (docs/privacy.md);
+- `DELETE /api/me`: the visitor erases their own data (and gets a new identity);
+- `DELETE /admin/api/visitors/<vid>`: an admin erases a visitor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from http.cookies import SimpleCookie
+from typing import Any
+
+import redis.asyncio as aioredis
+from quart import Blueprint, Response, current_app, g, has_request_context, request
+
+from server.adapters.erasure import Eraser
+from server.adapters.privacy_store import ConsentStore
+from server.bootstrap import Services
+from server.domain.consent import (
+    CONSENT_COOKIE,
+    ERASED_FLAG,
+    Choice,
+    Consent,
+    ConsentCookie,
+    decide,
+    signal_declines,
+)
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.events import ID_PATTERN
+from server.domain.validation import require_object
+from server.web.admin_auth import current_admin, require_admin
+from server.web.common import json_response, read_json, services, visitor
+from server.web.identity import VID_COOKIE, VisitorIdentity
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("privacy_api", __name__)
+
+BEACON_PATH = "/record-session-data"
+REVOCATION_CHECK_S = 2.0  # an open /track connection rechecks the visitor's flag this often
+CHOICE_FIELDS = frozenset({"analytics", "personalization", "where"})
+WHERE = ("banner", "settings")
+VISITOR_ACTOR = {"username": "(the visitor)", "role": "visitor"}
+
+
+def consent_store(shop: Services) -> ConsentStore:
+    return shop.extras["consent"]  # type: ignore[no-any-return]
+
+
+def eraser(shop: Services) -> Eraser:
+    return shop.extras["eraser"]  # type: ignore[no-any-return]
+
+
+def _codec() -> ConsentCookie:
+    codec = current_app.extensions.get("vitrine_consent_cookie")
+    if codec is None:
+        codec = current_app.extensions["vitrine_consent_cookie"] = ConsentCookie(
+            str(current_app.secret_key)
+        )
+    return codec  # type: ignore[no-any-return]
+
+
+async def _checked(
+    store: ConsentStore, vid: str, choice: Choice | None
+) -> tuple[Choice | None, bool]:
+    """Compare a cookie's choice with the Redis flag: (choice, erased since)."""
+    if choice is None:
+        return None, False
+    try:
+        flag = await store.flag(vid)
+    except (aioredis.RedisError, OSError):
+        return choice, False  # the cookie is signed: trust it while Redis is away
+    if flag == ERASED_FLAG:
+        return None, True
+    if flag is None:
+        await store.restore_flag(vid, choice)
+    return choice, False
+
+
+async def request_consent() -> Consent:
+    """This request's consent (cached on `g`): browser signals, then the cookie, then default."""
+    cached: Consent | None = g.get("consent")
+    if cached is not None:
+        return cached
+    shop, current = services(), g.get("visitor")
+    dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
+    choice = None
+    if current is not None and not current.is_new:
+        choice = _codec().load(current.vid, request.cookies.get(CONSENT_COOKIE))
+    erased = False
+    if not (dnt or gpc) and current is not None:
+        choice, erased = await _checked(consent_store(shop), current.vid, choice)
+    consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc, erased=erased)
+    g.consent = consent
+    return consent
+
+
+async def personalization_allowed(shop: Services, vid: str) -> bool:
+    """May this visitor be shown a persona or an adaptation? (pages, pushes, workers)"""
+    current = g.get("visitor") if has_request_context() else None
+    if current is not None and current.vid == vid:
+        return (await request_consent()).personalization
+    return await consent_store(shop).personalization_allowed(vid)
+
+
+class ConsentGate:
+    """The /track namespace's checks: at connect from the handshake, then a cheap recheck."""
+
+    def __init__(self, shop: Services) -> None:
+        self.shop = shop
+        self.codec = ConsentCookie(shop.secret_key)
+
+    async def at_connect(self, environ: dict[str, Any], vid: str) -> Consent:
+        dnt, gpc = signal_declines(environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"))
+        choice = None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(environ.get("HTTP_COOKIE") or "")
+        except Exception:  # a malformed header is just "no choice"
+            jar = SimpleCookie()
+        morsel = jar.get(CONSENT_COOKIE)
+        if morsel is not None:
+            choice = self.codec.load(vid, morsel.value)
+        erased = False
+        if not (dnt or gpc):
+            choice, erased = await _checked(consent_store(self.shop), vid, choice)
+        default = self.shop.settings.privacy.consent_default
+        return decide(choice, default, dnt=dnt, gpc=gpc, erased=erased)
+
+    async def revoked(self, session: dict[str, Any]) -> bool:
+        """Has the visitor declined analytics (or been erased) since the socket connected?"""
+        now = time.monotonic()
+        if now - session.get("consent_checked", 0.0) < REVOCATION_CHECK_S:
+            return bool(session.get("consent_revoked", False))
+        try:
+            revoked = await consent_store(self.shop).analytics_revoked(session["vid"])
+        except (aioredis.RedisError, OSError):
+            revoked = False  # ingest answers "unavailable" anyway; the client keeps its batch
+        session["consent_checked"], session["consent_revoked"] = now, revoked
+        return revoked
+
+
+@blueprint.before_app_request
+async def refuse_beacon_without_consent() -> Response | None:
+    """Answer a beacon sent without analytics consent with the `no_consent` ack."""
+    if request.path != BEACON_PATH or request.method != "POST":
+        return None
+    shop = services()
+    identity: VisitorIdentity = current_app.extensions["vitrine_identity"]
+    vid = identity.unsign(request.cookies.get(VID_COOKIE))
+    if vid is None:
+        return None  # the batch cannot name this visitor: ingest answers forbidden_visitor
+    dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
+    choice, erased = None, False
+    if not (dnt or gpc):
+        choice = _codec().load(vid, request.cookies.get(CONSENT_COOKIE))
+        choice, erased = await _checked(consent_store(shop), vid, choice)
+    consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc, erased=erased)
+    if consent.analytics:
+        return None
+    return json_response(shop.extras["ingest"].reject("no_consent"), 403)
+
+
+def _consent_reply(consent: Consent, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    shop = services()
+    reply = {**consent.to_dict(), "default": shop.settings.privacy.consent_default}
+    stored = (record or {}).get("consent")
+    if isinstance(stored, dict):
+        at = stored.get("at")
+        reply["recorded"] = {
+            "analytics": bool(stored.get("analytics")),
+            "personalization": bool(stored.get("personalization")),
+            "at": at.isoformat() if hasattr(at, "isoformat") else None,
+        }
+    return reply
+
+
+@blueprint.get("/api/consent")
+async def get_consent() -> Any:
+    shop, current = services(), visitor()
+    record = await consent_store(shop).record_of(current.vid)
+    return json_response(_consent_reply(await request_consent(), record))
+
+
+def read_choice(body: Any) -> tuple[bool, bool, str]:
+    data = require_object(body)
+    if not set(data) <= CHOICE_FIELDS:
+        raise InvalidInput("invalid_field", "only analytics, personalization and where")
+    analytics, personalization = data.get("analytics"), data.get("personalization")
+    if not isinstance(analytics, bool) or not isinstance(personalization, bool):
+        raise InvalidInput("invalid_field", "analytics and personalization are true or false")
+    where = data.get("where", "banner")
+    if where not in WHERE:
+        raise InvalidInput("invalid_field", "where is banner or settings")
+    return analytics, personalization, where
+
+
+@blueprint.post("/api/consent")
+async def set_consent() -> Any:
+    """Record a choice; DNT and GPC still win over it while the browser sends them."""
+    analytics, personalization, where = read_choice(await read_json(4096))
+    shop, current = services(), visitor()
+    choice = Choice(analytics, personalization, int(time.time()))
+    await consent_store(shop).record(current.vid, choice, where)
+    dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
+    g.consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc)
+    response = json_response(_consent_reply(g.consent, await consent_store(shop).record_of(
+        current.vid)))  # fmt: skip
+    response.set_cookie(
+        CONSENT_COOKIE,
+        _codec().dump(current.vid, choice),
+        max_age=shop.settings.privacy.consent_max_age_days * 86_400,
+        httponly=True,
+        samesite="Lax",
+        secure=shop.settings.security.cookie_secure,
+    )
+    return response
+
+
+@blueprint.delete("/api/me")
+async def erase_me() -> Any:
+    """Erase the visitor's own data, then forget who they were (a new visitor id follows)."""
+    shop, current = services(), visitor()
+    # No address in the audit entry: it would be new personal data about the erased visitor.
+    report = await eraser(shop).erase(current.vid, VISITOR_ACTOR)
+    response = json_response({"erased": True, **report.to_dict()})
+    secure = shop.settings.security.cookie_secure
+    for name in (VID_COOKIE, CONSENT_COOKIE):
+        response.delete_cookie(name, httponly=True, samesite="Lax", secure=secure)
+    return response
+
+
+@blueprint.delete("/admin/api/visitors/<vid>")
+@require_admin("admin")
+async def erase_visitor(vid: str) -> Any:
+    """An admin erases a visitor by id (audited under the admin's name)."""
+    if not ID_PATTERN.fullmatch(vid):
+        raise NotFound("unknown_visitor", "not a visitor id")
+    report = await eraser(services()).erase(vid, current_admin() or {}, ip=request.remote_addr)
+    return json_response({"vid": vid, "erased": True, **report.to_dict()})

@@ -1,0 +1,247 @@
+"""Erasure on real parts: a visitor with events, a replay, a visit, predictions, exposures, a
+cart and an order erases themself (or an admin erases them); another visitor is untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from server.adapters.audit_store import AUDIT_LOG
+from server.adapters.erasure import ERASED_VALUE, VISITOR_ERASE
+from server.workers.flusher import GROUP
+from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
+from tests.integration.test_privacy import consenting_visitor, refusal
+from tests.support.batches import batch, click, moves, page_event, page_view_id
+from tests.support.live_server import running_app
+
+ADMIN = ("erase-admin", "erase-password-1")
+ANALYST = ("erase-analyst", "analyst-password-1")
+SHIPPING = {"name": "Ada Lovelace", "email": "ada@example.org", "address": "12 Analytical Row",
+            "city": "London", "zip": "N1 9GU", "country": "United Kingdom"}  # fmt: skip
+# Collections that hold a visitor's own documents, and the field naming the visitor.
+BY_VID = {"event_chunks": "vid", "sessions": "vid", "persona_history": "vid",
+          "replay_chunks": "vid", "exposures": "vid", "orders": "vid"}  # fmt: skip
+BY_ID = ("carts", "visitor_prefs", "experiment_visitors")
+
+
+class Browser:
+    """A visitor over HTTP with its cookie jar and CSRF token (aiohttp)."""
+
+    def __init__(self, url: str, cookie: str, me: dict[str, Any]) -> None:
+        self.url, self.me = url, me
+        self.http = aiohttp.ClientSession(headers={"Cookie": cookie})
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.me["csrf_token"]}
+        async with self.http.request(method, self.url + path, json=body, headers=headers) as r:
+            text = await r.text()
+            self.last_cookies = r.headers.getall("Set-Cookie", [])
+            return r.status, orjson.loads(text) if text.startswith(("{", "[")) else text
+
+
+async def shop_and_browse(app: Any, url: str) -> tuple[Browser, str]:
+    """A consenting visitor who browses (events, a replay chunk), buys, and is predicted."""
+    cookie, me = await consenting_visitor(url, analytics=True, personalization=True)
+    browser = Browser(url, cookie, me)
+    client = await connect(url, cookie)
+    pvid = page_view_id()
+    for seq in range(5):
+        events = ([page_event("/product/p001")] if seq == 0 else []) + moves(10) + [click(900)]
+        ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                namespace="/track")  # fmt: skip
+        assert ack["ok"], ack
+    now = int(time.time() * 1000)
+    chunk = {"sid": me["session_id"], "pvid": pvid, "seq": 0,
+             "events": [{"type": 4, "timestamp": now, "data": {"href": "/product/p001"}}]}  # fmt: skip
+    assert (await client.call("replay", chunk, namespace="/track"))["ok"]
+    await client.disconnect()
+    assert (await browser.call("POST", "/add-to-cart", {"product_id": "p001", "quantity": 1}))[
+        0
+    ] == 200
+    status, order = await browser.call(
+        "POST",
+        "/process-order",
+        {
+            "shipping": SHIPPING,
+            "payment": {"method": "card"},
+            "idempotency_key": "erase-order-0001",
+        },
+    )
+    assert status == 201, order
+    assert (await browser.call("POST", "/add-to-cart", {"product_id": "p002", "quantity": 2}))[
+        0
+    ] == 200
+    services = app.services
+    await services.store["persona_history"].insert_many(
+        [{"vid": me["vid"], "sid": me["session_id"], "at": datetime.now(UTC),
+          "persona": "explorer", "shown": "explorer", "changed": True}])  # fmt: skip
+    await services.store["exposures"].insert_many(
+        [{"vid": me["vid"], "sid": me["session_id"], "adaptation": "discover-more",
+          "persona": "explorer", "arm": me["arm"], "path": "/"}])  # fmt: skip
+    await services.redis.set(services.key("persona", me["vid"]), b'{"persona": "explorer"}')
+    await services.redis.set(services.key("exposed", me["session_id"], "tutorial"), "1")
+    await services.redis.set(services.key("optout", me["vid"]), "1")
+
+    async def flushed() -> bool:
+        return await services.extras["events"].visitors.count_documents({"_id": me["vid"]}) == 1
+
+    await wait_for(flushed)
+    return browser, order["order_id"]
+
+
+async def counts(app: Any, vid: str) -> dict[str, int]:
+    store = app.services.store
+    found = {name: await store[name].count_documents({key: vid}) for name, key in BY_VID.items()}
+    found.update({name: await store[name].count_documents({"_id": vid}) for name in BY_ID})
+    return found
+
+
+async def redis_keys(app: Any, vid: str, sid: str) -> list[str]:
+    found = []
+    async for key in app.services.redis.scan_iter(match=app.services.key("*")):
+        text = key.decode()
+        if vid in text or sid in text:
+            found.append(text)
+    return sorted(found)
+
+
+async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        erased, order_id = await shop_and_browse(app, url)
+        kept, _ = await shop_and_browse(app, url)
+        vid, sid = erased.me["vid"], erased.me["session_id"]
+        before = await counts(app, vid)
+        assert all(before.values()), before
+        kept_before = await counts(app, kept.me["vid"])
+        bins = await app.services.extras["events"].heatmap_bins.find({}, {"_id": 0}).to_list()
+        summary_before = await app.services.extras["experiments"].refresh()
+
+        status, reply = await erased.call("DELETE", "/api/me")
+        assert status == 200 and reply["erased"] is True
+        assert reply["deleted"]["event_chunks"] == 5 and reply["anonymised"]["orders"] == 1
+        assert any(c.startswith("vid=;") for c in erased.last_cookies)  # a new identity next time
+        assert any(c.startswith("vitrine_consent=;") for c in erased.last_cookies)
+
+        after = await counts(app, vid)
+        assert after == dict.fromkeys(after, 0), after
+        assert await counts(app, kept.me["vid"]) == kept_before
+        # What stays: the tombstone, the "ask again" flag, and rate-limit counters (2 minutes).
+        left = [k for k in await redis_keys(app, vid, sid)
+                if not re.search(r":(erased|consent|ratelimit):", k)]  # fmt: skip
+        assert left == []
+        # Aggregates keep their counts (they never held a visitor id).
+        assert (
+            await app.services.extras["events"].heatmap_bins.find({}, {"_id": 0}).to_list() == bins
+        )
+        order = await app.services.store["orders"].find_one({"_id": order_id})
+        assert order["vid"].startswith("erased-") and order["session_id"] is None
+        assert {order["shipping"][f] for f in ("name", "email", "address", "city", "zip")} == {
+            ERASED_VALUE
+        }
+        assert order["shipping"]["country"] == "United Kingdom" and order["total_cents"] > 0
+        pseudonymous = await app.services.store["experiment_visitors"].find_one(
+            {"_id": order["vid"]}
+        )
+        assert pseudonymous is not None and pseudonymous["erased"] is True
+        summary_after = await app.services.extras["experiments"].refresh()
+        assert _cells(summary_after) == _cells(summary_before)  # same visitors, orders, revenue
+        entry = await app.services.store[AUDIT_LOG].find_one(
+            {"action": VISITOR_ERASE, "target": vid}
+        )
+        assert entry["role"] == "visitor" and entry["ip"] is None
+        await erased.http.close()
+        await kept.http.close()
+
+
+def _cells(summary: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(c["persona"], c["arm"], c["visitors"], c["converters"], c["orders"], c["revenue"])
+            for c in summary["cells"]]  # fmt: skip
+
+
+async def test_an_admin_erases_a_visitor_and_analysts_cannot(make_settings: Any) -> None:
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        await app.services.admins.create(*ADMIN, "admin")
+        await app.services.admins.create(*ANALYST, "analyst")
+        visitor, _ = await shop_and_browse(app, url)
+        vid = visitor.me["vid"]
+        path = f"/admin/api/visitors/{vid}"
+        anonymous = Browser(url, *await consenting_visitor(url, True, True))
+        assert (await anonymous.call("DELETE", path))[0] == 401
+        analyst = await _admin(url, ANALYST)
+        assert (await analyst.call("DELETE", path))[0] == 403
+        admin = await _admin(url, ADMIN)
+        async with admin.http.delete(url + path) as no_csrf:
+            assert no_csrf.status == 403 and (await no_csrf.json())["error"] == "csrf_failed"
+        status, reply = await admin.call("DELETE", path)
+        assert status == 200 and reply["vid"] == vid and reply["deleted"]["sessions"] == 1
+        assert await counts(app, vid) == dict.fromkeys(BY_VID.keys() | set(BY_ID), 0)
+        entry = await app.services.store[AUDIT_LOG].find_one({"action": VISITOR_ERASE})
+        assert (entry["username"], entry["role"], entry["target"]) == (ADMIN[0], "admin", vid)
+        assert (await admin.call("DELETE", "/admin/api/visitors/not$an$id"))[0] == 404
+
+        # The visitor's browser still holds its cookies: it is asked again, and /track refuses.
+        cookie = visitor.http.headers["Cookie"]
+        assert await refusal(url, {"Cookie": cookie}) == {"message": "no_consent"}
+        async with aiohttp.ClientSession(headers={"Cookie": cookie}) as http:
+            async with http.get(url + "/") as response:
+                html = await response.text()
+        assert '<meta name="vitrine-consent" content="ask">' in html
+        for session in (visitor, anonymous, analyst, admin):
+            await session.http.close()
+
+
+async def _admin(url: str, account: tuple[str, str]) -> Browser:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(url + "/api/me") as response:
+            me = await response.json()
+        form = {"username": account[0], "password": account[1], "csrf_token": me["csrf_token"]}
+        async with http.post(url + "/admin/login", data=form, allow_redirects=False) as response:
+            assert response.status == 302
+        cookie = "; ".join(f"{c.key}={c.value}" for c in jar)
+    return Browser(url, cookie, me)
+
+
+async def test_batches_still_in_the_stream_at_erasure_are_never_written(
+    make_settings: Any,
+) -> None:
+    async with running_app(make_settings(flusher={"enabled": False}, tracking=UNLIMITED)) as (
+        app, url):  # fmt: skip
+        erased_cookie, erased = await consenting_visitor(url, True, True)
+        kept_cookie, kept = await consenting_visitor(url, True, True)
+        for cookie, me in ((erased_cookie, erased), (kept_cookie, kept)):
+            client = await connect(url, cookie)
+            pvid = page_view_id()
+            for seq in range(3):
+                events = ([page_event()] if seq == 0 else []) + moves(4)
+                ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                        namespace="/track")  # fmt: skip
+                assert ack["ok"]
+            await client.disconnect()
+        report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
+        assert report.deleted["event_chunks"] == 0  # nothing written yet: all still in Redis
+
+        from server.bootstrap import erased_since, make_flusher
+
+        flusher = make_flusher(app.services)
+        flusher.erased = erased_since(app.services)
+        task = asyncio.create_task(flusher.run())
+        try:
+            await wait_for(lambda: _pending_is_zero(app))
+        finally:
+            task.cancel()
+        events = app.services.extras["events"]
+        assert await events.chunks.count_documents({"vid": erased["vid"]}) == 0
+        assert await events.chunks.count_documents({"vid": kept["vid"]}) == 3
+        assert await stored_event_count(app) == 1 + 3 * 4
+
+
+async def _pending_is_zero(app: Any) -> bool:
+    lag = await app.services.extras["buffer"].lag(GROUP)
+    return lag["pending"] == 0 and lag["lag"] == 0
