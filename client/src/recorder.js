@@ -7,6 +7,8 @@
 // masked and its media blocked; it runs only while the tracker runs (DNT, GPC and consent
 // decide both). No exception escapes into the page.
 
+import { scrubEvent } from "./url_scrub.js";
+
 export const FLUSH_INTERVAL_MS = 2000;
 export const FLUSH_AT_EVENTS = 200;
 export const DEFAULT_MAX_BYTES = 512 * 1024;
@@ -117,7 +119,7 @@ export function createRecorder(options) {
 
   function onEvent(event) {
     if (!stats.running) return;
-    buffer.push(event);
+    buffer.push(scrubEvent(event)); // no query strings (search text) in replays
     stats.events += 1;
     if (buffer.length >= config.flushAtEvents) flush();
     else if (flushTimer === null) flushTimer = win.setTimeout(guarded(flush), config.flushIntervalMs);
