@@ -14,6 +14,7 @@ from quart import Blueprint, redirect, render_template, request, session
 
 from server.domain.errors import VitrineError
 from server.web.common import json_response, services
+from server.web.rate_limits import rate_limited
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("admin_auth", __name__)
@@ -100,6 +101,7 @@ async def login_form() -> str:
 
 
 @blueprint.post("/admin/login")
+@rate_limited("login")
 async def login() -> Any:
     form = await request.form
     username = (form.get("username") or "")[:64]

@@ -12,6 +12,7 @@ from server.domain.validation import read_int, read_product_id, read_str, requir
 from server.web import shop_service
 from server.web.common import json_response, read_json, services, visitor
 from server.web.personas_view import current_persona
+from server.web.rate_limits import rate_limited
 
 blueprint = Blueprint("cart_api", __name__)
 
@@ -94,6 +95,7 @@ async def remove_from_cart() -> Any:
 
 
 @blueprint.post("/apply-coupon")
+@rate_limited("apply_coupon")
 async def apply_coupon() -> Any:
     body = require_object(await read_json())
     code = read_str(body, "code", max_len=32)
@@ -103,6 +105,7 @@ async def apply_coupon() -> Any:
 
 
 @blueprint.post("/process-order")
+@rate_limited("process_order")
 async def process_order() -> Any:
     shipping, method, key = shop_service.read_order_request(await read_json())
     current = visitor()
