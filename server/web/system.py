@@ -38,7 +38,10 @@ async def healthz() -> Any:
         "connections": getattr(shop.extras.get("track"), "connections", 0),
     }
     if "flusher" in shop.extras:
-        report["flusher"] = shop.extras["flusher"].stats.snapshot()
+        report["flusher"] = {
+            **shop.extras["flusher"].stats.snapshot(),
+            "write_ops": shop.extras["events"].write_ops,  # MongoDB writes (make bench)
+        }
     if redis_ok:
         try:
             report["stream"] = await shop.extras["buffer"].lag("flusher")
