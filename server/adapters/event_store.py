@@ -7,8 +7,9 @@ a document scans the collection there), one update per summary or bin per round.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
@@ -47,6 +48,39 @@ def event_retention(settings: Settings) -> list[RetentionRule]:
     ]
 
 
+# A day's heatmap bins settle once late batches of that day have been flushed: the flusher
+# bins by receive time, and a batch waits in the stream at most this long in normal operation.
+SETTLE_AFTER_S = 6 * 3600
+SETTLED_CACHE_TTL_S = 600.0  # and a settled day is re-read now and then all the same
+SETTLED_CACHE_ENTRIES = 256
+
+
+def _settled(day: str, now: datetime | None = None) -> bool:
+    try:
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
+    except ValueError:
+        return False
+    return ((now or datetime.now(UTC)) - end).total_seconds() > SETTLE_AFTER_S
+
+
+def merge_bin_documents(
+    docs: Iterable[Mapping[str, Any]], meta: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Sum bin documents into one of the same shape (merge_bins gives the same heatmap)."""
+    merged: dict[str, Any] = {**meta, "n": 0, "page": {}, "anchor": {}, "anchors": {}}
+    page, anchor = merged["page"], merged["anchor"]
+    for doc in docs:
+        merged["n"] += int(doc.get("n", 0))
+        for cell, count in doc.get("page", {}).items():
+            page[cell] = page.get(cell, 0) + int(count)
+        merged["anchors"].update(doc.get("anchors", {}))
+        for key, cells in doc.get("anchor", {}).items():
+            into = anchor.setdefault(key, {})
+            for cell, count in cells.items():
+                into[cell] = into.get(cell, 0) + int(count)
+    return merged
+
+
 class MongoEventStore:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
@@ -56,6 +90,10 @@ class MongoEventStore:
         self.heatmap_bins = store[HEATMAP_BINS]
         self.scroll_depth = store[SCROLL_DEPTH]
         self.write_ops = 0  # MongoDB write operations issued (for the flush benchmark)
+        # (path, kind, day, filters) -> (when, the day's bins merged): see heatmap_documents
+        self._settled: dict[
+            tuple[str, str, str, tuple[tuple[str, str], ...]], tuple[float, dict[str, Any]]
+        ] = {}
 
     async def insert_chunks(self, chunks: Sequence[Mapping[str, Any]]) -> set[str]:
         """Insert chunks; return the ids that were already stored (a batch seen twice)."""
@@ -141,9 +179,40 @@ class MongoEventStore:
     async def heatmap_documents(
         self, path: str, kind: str, days: Sequence[str], filters: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"path": path, "kind": kind, "day": {"$in": list(days)}}
+        """The bins to merge for a heatmap; a settled day comes as one pre-merged document.
+
+        A day's bins stop changing once its late batches are flushed, so the merged form of
+        a settled day is kept in memory (bounded, expiring): a 7-day heatmap reads only
+        today's bins from the store.
+        """
+        wanted = tuple(sorted(filters.items()))
+        now = time.monotonic()
+        docs: list[dict[str, Any]] = []
+        to_read: list[str] = []
+        for day in days:
+            cached = self._settled.get((path, kind, day, wanted))
+            if cached is not None and now - cached[0] < SETTLED_CACHE_TTL_S:
+                docs.append(cached[1])
+            else:
+                to_read.append(day)
+        if not to_read:
+            return docs
+        query: dict[str, Any] = {"path": path, "kind": kind, "day": {"$in": to_read}}
         query.update(filters)
-        return await self.heatmap_bins.find(query).to_list()
+        found = await self.heatmap_bins.find(query).to_list()
+        by_day: dict[str, list[dict[str, Any]]] = {day: [] for day in to_read}
+        for doc in found:
+            by_day.setdefault(doc.get("day", ""), []).append(doc)
+        for day, day_docs in by_day.items():
+            if not day_docs or not _settled(day):
+                docs.extend(day_docs)
+                continue
+            merged = merge_bin_documents(day_docs, {"path": path, "kind": kind, "day": day})
+            if len(self._settled) >= SETTLED_CACHE_ENTRIES:
+                self._settled.pop(next(iter(self._settled)))
+            self._settled[(path, kind, day, wanted)] = (now, merged)
+            docs.append(merged)
+        return docs
 
     async def scroll_documents(
         self, path: str, days: Sequence[str], filters: Mapping[str, str]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 # Deduplicate by (page view, sequence) and append in one atomic round trip.
 _APPEND_ONCE = """
@@ -42,12 +43,67 @@ class RedisEventBuffer:
         self.maxlen = maxlen
         self._append = client.register_script(_APPEND_ONCE)
         self._raise_reach = client.register_script(_RAISE_REACH)
+        # Appends waiting for the next pipeline, and the task sending them (see append_once).
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def append_once(self, pvid: str, seq: int, payload: bytes) -> bool:
-        """Append a batch unless (pvid, seq) was accepted before; True when appended."""
-        keys = [f"{self.prefix}seen:{pvid}", self.stream]
-        added = await self._append(keys=keys, args=[seq, SEEN_TTL_S, self.maxlen, payload])
-        return bool(added)
+        """Append a batch unless (pvid, seq) was accepted before; True when appended.
+
+        Each batch is still its own atomic script call, but the calls of batches arriving
+        together share one pipeline (one write, one read): while a pipeline is in flight,
+        the next one fills up, so under load a round trip carries many batches.
+        """
+        args = (2, f"{self.prefix}seen:{pvid}", self.stream, seq, SEEN_TTL_S, self.maxlen, payload)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((args, done))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_waiting())
+        return bool(await done)
+
+    async def _send_waiting(self) -> None:
+        try:
+            while self._waiting:
+                calls, self._waiting = self._waiting, []
+                try:
+                    results = await self._evalsha_all([args for args, _ in calls])
+                except BaseException as error:
+                    for _, done in calls:
+                        if not done.done():
+                            done.set_exception(error)
+                    if isinstance(error, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, done), result in zip(calls, results, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        done.set_exception(result)
+                    else:
+                        done.set_result(result)
+        finally:
+            self._sender = None
+            for _, done in self._waiting:  # only left here when this task was cancelled
+                if not done.done():
+                    done.set_exception(aioredis.ConnectionError("event buffer closed"))
+            self._waiting = []
+
+    async def _evalsha_all(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """Run the append script once per call in one pipeline; load it if Redis lost it."""
+        results = await self._pipeline(calls)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:  # after a Redis restart or SCRIPT FLUSH; a NOSCRIPT call did nothing
+            await self.redis.script_load(_APPEND_ONCE)
+            retried = await self._pipeline([calls[i] for i in missing])
+            for i, result in zip(missing, retried, strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for args in calls:
+                pipe.evalsha(self._append.sha, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def ensure_group(self, group: str) -> None:
         try:

@@ -35,12 +35,7 @@ TRACKER_SCRIPTS = (
     "/client/tracker.js", "/client/transport.js", "/client/recorder.js", "/client/anchors.js",
     "/client/schema.js", "/vendor/rrweb", "/vendor/socket.io",
 )  # fmt: skip
-CATEGORIES = [
-    "toplevel",
-    "devtools.timeline",
-    "disabled-by-default-devtools.timeline",
-    "v8.execute",
-]
+CATEGORIES = ["toplevel", "devtools.timeline", "v8.execute"]
 TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask", "ThreadPool_RunTask"}
 SCRIPT_EVENTS = {"FunctionCall", "EvaluateScript", "v8.evaluateModule", "v8.compile",
                  "v8.compileModule", "TimerFire", "EventDispatch", "FireAnimationFrame"}  # fmt: skip

@@ -69,6 +69,7 @@ class Config:
     out: str = "var/bench/latest.json"
     docs: bool = True
     overlap_starts: bool = False
+    skip: tuple[str, ...] = ()  # parts left out of a partial run (never in make bench)
 
 
 SMOKE = Config(counts=(20, 5), persona_at=20, warmup_s=0.5, duration_s=1.5, generators=1,
@@ -225,7 +226,11 @@ class Bench:
                                          "slowest_p50_ms": slowest}  # fmt: skip
             log(f"heatmap {self.result['heatmap_ms']}")
             log(f"tracker cost in Chromium, {c.browser_s:.0f} s per run")
-            self.result["tracker"] = await browser.measure(server.url, c.browser_s)
+            self.result["tracker"] = (
+                {"skipped": "--skip browser"}
+                if "browser" in c.skip
+                else await browser.measure(server.url, c.browser_s)
+            )
             log(f"tracker {self.result['tracker']}")
             idents = await shopper_identities(server.url, max(c.counts) + c.probes)
             shoppers, probes = idents[: max(c.counts)], idents[max(c.counts) :]
@@ -324,11 +329,13 @@ class Bench:
             await self.main_stack(valkey, load)
             cookies = [{"cookie": "", "vid": f"vbase{i:06d}", "sid": f"sbase{i:06d}"}
                        for i in range(max(c.counts))]  # fmt: skip
-            log("bare python-socketio baseline")
-            await self.baseline(load, cookies)
-            log("two server processes, two flushers")
-            stack = await early if early is not None else await self.start_two(valkey)
-            await self.two_processes(stack, load)
+            if "baseline" not in c.skip:
+                log("bare python-socketio baseline")
+                await self.baseline(load, cookies)
+            if "2proc" not in c.skip:
+                log("two server processes, two flushers")
+                stack = await early if early is not None else await self.start_two(valkey)
+                await self.two_processes(stack, load)
         finally:
             if early is not None and stack is None:
                 early.cancel()
@@ -342,7 +349,7 @@ class Bench:
         self.result["ingest_ratio"] = {
             n: round(ours["saturated"]["events_per_s"] / base["saturated"]["events_per_s"], 3)
             for n, ours in self.result["ingest"].items()
-            if (base := self.result["ingest_baseline"].get(n)) and base["saturated"]["events_per_s"]
+            if (base := self.result.get("ingest_baseline", {}).get(n)) and base["saturated"]["events_per_s"]
         }  # fmt: skip
         self.result["wall_s"] = round(time.monotonic() - started)
         self.result["targets"] = targets(self.result)
@@ -355,12 +362,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds-long run, small load")
     parser.add_argument("--out", help="where to write the JSON results")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument("--skip", default="", help="comma-separated: browser,baseline,2proc")
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else Config()
     if args.out:
         config = Config(**{**asdict(config), "out": args.out})
-    if args.no_docs:
+    if args.no_docs or args.skip:
         config = Config(**{**asdict(config), "docs": False})
+    skip = {part for part in args.skip.split(",") if part}
+    if skip:
+        config = Config(**{**asdict(config), "skip": tuple(sorted(skip))})
     work = REPO_ROOT / "var" / "bench" / ("smoke-run" if args.smoke else "run")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -209,7 +209,7 @@ async def serve() -> None:
     _raise_fd_limit()
     generator = Generator()
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)  # a connect line lists 1,500 cookies
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(orjson.dumps({"ready": True}).decode(), flush=True)
     while line := await reader.readline():
