@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -9,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from quart import Quart
+from quart.testing.app import TestApp
 
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.settings import Settings, load_settings
 
 REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
+
+# Quart's test app allows 6 s to start; a loaded 2-core CI machine can need more (index
+# creation, seeding, the model load). Every `app.test_app()` in the suite gets this.
+Quart.test_app_class = functools.partial(TestApp, startup_timeout=120, shutdown_timeout=60)  # type: ignore[assignment]
 # Tests browse without clicking a consent banner: consent is the demo default for every app
 # and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
 CONSENT_DEFAULT = {"consent_default": "granted"}
