@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,12 @@ REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
 
 # Quart's test app allows 6 s to start; a loaded 2-core CI machine can need more (index
 # creation, seeding, the model load). Every `app.test_app()` in the suite gets this.
-Quart.test_app_class = functools.partial(TestApp, startup_timeout=120, shutdown_timeout=60)  # type: ignore[assignment]
+class PatientTestApp(TestApp):
+    def __init__(self, app: Quart, startup_timeout: int = 120, shutdown_timeout: int = 60) -> None:
+        super().__init__(app, startup_timeout, shutdown_timeout)
+
+
+Quart.test_app_class = PatientTestApp
 # Tests browse without clicking a consent banner: consent is the demo default for every app
 # and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
 CONSENT_DEFAULT = {"consent_default": "granted"}
