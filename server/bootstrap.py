@@ -47,6 +47,7 @@ from server.workers.personas import PersonaWorker
 log = logging.getLogger(__name__)
 
 CATALOG_FILE = REPO_ROOT / "server" / "seed" / "catalog.json"
+REDIS_POOL_SIZE = 256
 
 
 @dataclass
@@ -115,9 +116,15 @@ async def start_services(
         _, valkey = plan_redis(settings)
     if valkey is not None:
         await valkey.start()
-    redis_client = aioredis.Redis.from_url(
-        valkey.url if valkey else settings.redis.url, health_check_interval=30
+    # A blocking pool: thousands of sockets awaiting Redis at once wait for a connection
+    # instead of failing with "Too many connections" (the default pool raises at 100).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        valkey.url if valkey else settings.redis.url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=10,
+        health_check_interval=30,
     )
+    redis_client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
     try:
         await redis_client.ping()
     except BaseException:

@@ -25,7 +25,13 @@ from pymongo.errors import PyMongoError
 
 from server.adapters.event_store import MongoEventStore
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
-from server.pipeline.aggregate import FlushPlan, StreamedBatch, plan_aggregates, plan_chunks
+from server.pipeline.aggregate import (
+    FlushPlan,
+    StreamedBatch,
+    Update,
+    plan_aggregates,
+    plan_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ OnFlushed = Callable[[FlushPlan, dict[str, dict[int, int]]], Awaitable[None]]
 # visitor ids -> those erased, with the erasure time in epoch ms (docs/privacy.md)
 ErasedAt = Callable[[set[str]], Awaitable[dict[str, int]]]
 MAX_BACKOFF_S = 5.0
+MAX_ROUND = 2000  # entries in one round when the stream is behind
 
 
 def consumer_name(role: str) -> str:
@@ -98,6 +105,7 @@ class Flusher:
         self.consumer = consumer or consumer_name("flusher")
         self.stats = FlusherStats()
         self._viewports: dict[str, int] = {}
+        self._visitors_written: dict[str, tuple[str | None, int]] = {}
         # Called after each round with what it added (live heatmaps); failures are logged only.
         self.on_flushed: OnFlushed | None = None
         # Batches of a visitor erased after they were received are dropped, not written.
@@ -109,6 +117,7 @@ class Flusher:
         backoff = 0.1
         last_claim = 0.0
         retry_own = False
+        count = self.read_count
         while True:
             try:
                 if retry_own:
@@ -128,11 +137,12 @@ class Flusher:
                     if stale:
                         log.warning("claimed %d stale entries", len(stale))
                         await self.flush(stale)
-                entries = await self.buffer.read(
-                    GROUP, self.consumer, self.read_count, self.block_ms
-                )
+                entries = await self.buffer.read(GROUP, self.consumer, count, self.block_ms)
                 if entries:
                     await self.flush(entries)
+                # Behind? Read bigger rounds: a session or bin is written once per round,
+                # so its cost is shared by more batches (the embedded engine's updates are slow).
+                count = min(count * 2, MAX_ROUND) if len(entries) >= count else self.read_count
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -142,6 +152,26 @@ class Flusher:
                 log.warning("flush round failed; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _write_visitors(self, updates: dict[str, Update], now: datetime) -> None:
+        """Write only visitor records that change: a new visitor, a new persona, or an hour on.
+
+        Without this every round rewrites one record per active shopper for nothing but
+        `last_seen`, which retention needs only to the hour.
+        """
+        hour = int(now.timestamp() // 3600)
+        changed: dict[str, Update] = {}
+        marks: dict[str, tuple[str | None, int]] = {}
+        for vid, update in updates.items():
+            known = self._visitors_written.get(vid)
+            mark = (update.set.get("persona", known[0] if known else None), hour)
+            if known != mark:
+                changed[vid], marks[vid] = update, mark
+        await self.events.apply(self.events.visitors, changed, now)
+        self._visitors_written.update(marks)  # only once written: a failed round retries them
+        if len(self._visitors_written) > 200_000:  # bounded: forget the oldest half
+            for vid in list(self._visitors_written)[:100_000]:
+                del self._visitors_written[vid]
 
     async def _personas(self, vids: set[str]) -> dict[str, str]:
         ordered = sorted(vids)
@@ -175,7 +205,7 @@ class Flusher:
         plan = plan_aggregates(items, self._viewports)
         now = datetime.now(UTC)
         await self.events.apply(self.events.sessions, plan.sessions, now)
-        await self.events.apply(self.events.visitors, plan.visitors, now)
+        await self._write_visitors(plan.visitors, now)
         await self.events.apply(self.events.heatmap_bins, plan.heatmap_bins, now)
         scroll = await self._write_scroll(plan.scroll_reached, plan.scroll_meta, now)
         await self.events.mark_aggregated(i.chunk_id for i in items)
