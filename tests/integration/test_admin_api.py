@@ -56,6 +56,8 @@ async def api_app(
         mongodb={"uri": "embedded", "database": name},
         security={"secret_key": "test-secret-" + name},
     )
+    global NOW  # "now" is when the data is written: the run may reach this module minutes late
+    NOW = datetime.now(UTC)
     vitrine = create_app(settings)
     async with vitrine.quart.test_app_class(vitrine.quart, startup_timeout=120):
         store = vitrine.services.store

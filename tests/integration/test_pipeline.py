@@ -82,7 +82,7 @@ async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
         async def all_flushed() -> bool:
             return await stored_event_count(app) >= sent_valid_events
 
-        await wait_for(all_flushed)
+        await wait_for(all_flushed, timeout=90)  # correctness, not speed: CI may be loaded
         await asyncio.sleep(1.5)  # anything extra would show up now
         assert await stored_event_count(app) == sent_valid_events
         events_store = app.services.extras["events"]
