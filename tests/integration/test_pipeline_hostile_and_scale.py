@@ -15,11 +15,17 @@ import orjson
 import socketio
 from pymongo import AsyncMongoClient
 
-from server.adapters.embedded_valkey import EmbeddedValkey, free_port
+from server.adapters.embedded_valkey import EmbeddedValkey
 from server.settings import REPO_ROOT
 from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
 from tests.support.batches import batch, moves, page_event, page_view_id
-from tests.support.live_server import ServerProcess, running_app, visitor_cookie
+from tests.support.live_server import (
+    ServerProcess,
+    mongo_wire_process,
+    running_app,
+    shared_services_env,
+    visitor_cookie,
+)
 
 
 async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
@@ -112,125 +118,95 @@ async def test_flooding_socket_is_throttled_without_slowing_others(make_settings
         await calm.disconnect()
 
 
+async def chunks_landed(mongo_uri: str, database: str, count: int) -> list[dict[str, Any]]:
+    """Wait until `count` chunks are stored and aggregated; return them."""
+    mongo: Any = AsyncMongoClient(mongo_uri)
+    try:
+        chunks = mongo[database]["event_chunks"]
+
+        async def landed() -> bool:
+            return await chunks.count_documents({"agg": True}) == count
+
+        await wait_for(landed, timeout=60, every=0.5)
+        return await chunks.find({}, {"n": 1}).to_list()
+    finally:
+        await mongo.close()
+
+
 async def test_two_server_processes_and_two_flushers_land_every_event_once(
     valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
 ) -> None:
-    wire_port = free_port()
-    wire = subprocess.Popen(
-        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(wire_port),
-         "--path", str(tmp_path / "wire.sqlite3")],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    mongo_uri = f"mongodb://127.0.0.1:{wire_port}/?directConnection=true"
-    common = {
-        "VITRINE_MONGODB__URI": mongo_uri,
-        "VITRINE_MONGODB__DATABASE": unique_name,
-        "VITRINE_REDIS__URL": valkey.url,
-        "VITRINE_REDIS__KEY_PREFIX": f"{unique_name}:",
-        "VITRINE_SECURITY__SECRET_KEY": "shared-secret-" + unique_name,
-        "VITRINE_ADMIN_USER": "admin",
-        "VITRINE_ADMIN_PASSWORD": "correct-horse-battery",
-        "VITRINE_TRACKING__RATE_LIMIT_BATCHES_PER_SECOND": "100000",
-        "VITRINE_TRACKING__RATE_LIMIT_BURST": "100000",
-    }
-    servers = [
-        ServerProcess({**common, "VITRINE_PATHS__VAR_DIR": str(tmp_path / f"var{i}")},
-                      tmp_path / f"server{i}.log")
-        for i in range(2)
-    ]  # fmt: skip
-    try:
-        await asyncio.gather(*(server.start() for server in servers))
-        cookie, me = await visitor_cookie(servers[0].url)
-        clients = [await connect(server.url, cookie) for server in servers]
-        sent = 0
-        pvid = page_view_id()
-        for seq in range(60):
-            events = ([page_event()] if seq == 0 else []) + moves(1 + seq % 7)
-            ack = await clients[seq % 2].call(
-                "batch", batch(me["vid"], me["session_id"], pvid, seq, events), namespace="/track"
-            )
-            assert ack == {"ok": True, "seq": seq}
-            sent += len(events)
-        # The same batch resent through the other process is still dropped.
-        resend = batch(me["vid"], me["session_id"], pvid, 5, moves(1 + 5 % 7))
-        assert (await clients[0].call("batch", resend, namespace="/track"))["ok"]
-        for client in clients:
-            await client.disconnect()
-
-        mongo: Any = AsyncMongoClient(mongo_uri)
+    with mongo_wire_process(tmp_path) as mongo_uri:
+        common = {
+            **shared_services_env(valkey.url, mongo_uri, unique_name),
+            "VITRINE_TRACKING__RATE_LIMIT_BATCHES_PER_SECOND": "100000",
+            "VITRINE_TRACKING__RATE_LIMIT_BURST": "100000",
+        }
+        servers = [
+            ServerProcess({**common, "VITRINE_PATHS__VAR_DIR": str(tmp_path / f"var{i}")},
+                          tmp_path / f"server{i}.log")
+            for i in range(2)
+        ]  # fmt: skip
         try:
-            chunks = mongo[unique_name]["event_chunks"]
-
-            async def landed() -> bool:
-                return await chunks.count_documents({"agg": True}) == 60
-
-            await wait_for(landed, timeout=60, every=0.5)
-            docs = await chunks.find({}, {"n": 1}).to_list()
+            await asyncio.gather(*(server.start() for server in servers))
+            cookie, me = await visitor_cookie(servers[0].url)
+            clients = [await connect(server.url, cookie) for server in servers]
+            sent = 0
+            pvid = page_view_id()
+            for seq in range(60):
+                events = ([page_event()] if seq == 0 else []) + moves(1 + seq % 7)
+                ack = await clients[seq % 2].call(
+                    "batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                    namespace="/track",
+                )  # fmt: skip
+                assert ack == {"ok": True, "seq": seq}
+                sent += len(events)
+            # The same batch resent through the other process is still dropped.
+            resend = batch(me["vid"], me["session_id"], pvid, 5, moves(1 + 5 % 7))
+            assert (await clients[0].call("batch", resend, namespace="/track"))["ok"]
+            for client in clients:
+                await client.disconnect()
+            docs = await chunks_landed(mongo_uri, unique_name, 60)
             assert len(docs) == 60 and sum(doc["n"] for doc in docs) == sent
         finally:
-            await mongo.close()
-    finally:
-        for server in servers:
-            await server.stop()
-        wire.terminate()
-        wire.wait(10)
+            for server in servers:
+                await server.stop()
 
 
 async def test_flusher_runs_as_its_own_process(
     valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
 ) -> None:
-    wire_port = free_port()
-    wire = subprocess.Popen(
-        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(wire_port),
-         "--path", str(tmp_path / "wire.sqlite3")],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    mongo_uri = f"mongodb://127.0.0.1:{wire_port}/?directConnection=true"
-    env = {
-        "VITRINE_MONGODB__URI": mongo_uri,
-        "VITRINE_MONGODB__DATABASE": unique_name,
-        "VITRINE_REDIS__URL": valkey.url,
-        "VITRINE_REDIS__KEY_PREFIX": f"{unique_name}:",
-        "VITRINE_SECURITY__SECRET_KEY": "shared-secret-" + unique_name,
-        "VITRINE_ADMIN_USER": "admin",
-        "VITRINE_ADMIN_PASSWORD": "correct-horse-battery",
-        "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
-        "VITRINE_PERSONAS__ENABLED": "false",
-    }
-    web = ServerProcess({**env, "VITRINE_FLUSHER__ENABLED": "false"}, tmp_path / "web.log")
-    worker_log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "server", "worker", "flusher"],
-        cwd=REPO_ROOT, env={**os.environ, **env}, stdout=worker_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        await web.start()
-        cookie, me = await visitor_cookie(web.url)
-        client = await connect(web.url, cookie)
-        pvid = page_view_id()
-        sent = 0
-        for seq in range(10):
-            events = ([page_event()] if seq == 0 else []) + moves(3)
-            ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
-                                    namespace="/track")  # fmt: skip
-            assert ack["ok"]
-            sent += len(events)
-        await client.disconnect()
-        mongo: Any = AsyncMongoClient(mongo_uri)
+    with mongo_wire_process(tmp_path) as mongo_uri:
+        env = {
+            **shared_services_env(valkey.url, mongo_uri, unique_name),
+            "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
+            "VITRINE_PERSONAS__ENABLED": "false",
+        }
+        web = ServerProcess({**env, "VITRINE_FLUSHER__ENABLED": "false"}, tmp_path / "web.log")
+        worker_log = (tmp_path / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "server", "worker", "flusher"],
+            cwd=REPO_ROOT, env={**os.environ, **env}, stdout=worker_log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         try:
-            chunks = mongo[unique_name]["event_chunks"]
-
-            async def landed() -> bool:
-                return await chunks.count_documents({"agg": True}) == 10
-
-            await wait_for(landed, timeout=60, every=0.5)
-            docs = await chunks.find({}, {"n": 1}).to_list()
+            await web.start()
+            cookie, me = await visitor_cookie(web.url)
+            client = await connect(web.url, cookie)
+            pvid = page_view_id()
+            sent = 0
+            for seq in range(10):
+                events = ([page_event()] if seq == 0 else []) + moves(3)
+                ack = await client.call(
+                    "batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                    namespace="/track",
+                )  # fmt: skip
+                assert ack["ok"]
+                sent += len(events)
+            await client.disconnect()
+            docs = await chunks_landed(mongo_uri, unique_name, 10)
             assert sum(doc["n"] for doc in docs) == sent
         finally:
-            await mongo.close()
-    finally:
-        await web.stop()
-        worker.terminate()
-        assert worker.wait(20) == 0  # a clean stop on SIGTERM
-        wire.terminate()
-        wire.wait(10)
+            await web.stop()
+            worker.terminate()
+            assert worker.wait(20) == 0  # a clean stop on SIGTERM

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,33 @@ async def visitor_cookie(url: str) -> tuple[str, dict[str, Any]]:
             me = await response.json()
             cookie = response.cookies["vid"]
     return f"vid={cookie.value}", me
+
+
+@contextlib.contextmanager
+def mongo_wire_process(data_dir: Path) -> Iterator[str]:
+    """mongoeco's wire server as a child process (a MongoDB several processes can share)."""
+    port = free_port()
+    wire = subprocess.Popen(
+        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(port),
+         "--path", str(data_dir / "wire.sqlite3")],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    finally:
+        wire.terminate()
+        wire.wait(10)
+
+
+def shared_services_env(redis_url: str, mongo_uri: str, name: str) -> dict[str, str]:
+    """Settings for server and worker processes that share one Redis and one MongoDB."""
+    return {
+        "VITRINE_MONGODB__URI": mongo_uri,
+        "VITRINE_MONGODB__DATABASE": name,
+        "VITRINE_REDIS__URL": redis_url,
+        "VITRINE_REDIS__KEY_PREFIX": f"{name}:",
+        "VITRINE_SECURITY__SECRET_KEY": "shared-secret-" + name,
+        "VITRINE_ADMIN_USER": "admin",
+        "VITRINE_ADMIN_PASSWORD": "correct-horse-battery",
+        "VITRINE_PRIVACY__CONSENT_DEFAULT": "granted",
+    }
