@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_personas import persona_within_deadline
+from tests.e2e.test_personas import browse_like_a_hurried_shopper, persona_within_deadline
 from tests.e2e.test_personas import test_bargain_hunter as browse_like_a_bargain_hunter
 from tests.support.live_server import ServerProcess
 
@@ -70,17 +70,7 @@ async def test_bargain_hunter_gets_a_coupon_live_and_it_works_at_checkout(
 async def test_hurried_shopper_checks_out_through_express_checkout(
     shop: ServerProcess, page: Any, artifacts: Path
 ) -> None:
-    await page.goto(shop.url + "/product/p010")
-    await page.mouse.move(640, 400, steps=4)
-    await page.click('[data-product-id][data-category] [data-action="add-to-cart"]')
-    await page.wait_for_function(
-        "() => document.querySelector('[data-cart-count]')?.textContent.trim() === '1'"
-    )
-    await page.click('a[href="/cart"]')
-    await page.wait_for_url("**/cart")
-    await page.click('[data-action="checkout"]')
-    await page.wait_for_url("**/checkout")
-    await page.mouse.move(500, 300, steps=4)
+    await browse_like_a_hurried_shopper(shop, page)
     await persona_within_deadline(page, "hurried")
     await page.goto(shop.url + "/product/p011")
     express = page.locator('[data-adaptation="express-checkout"] button')

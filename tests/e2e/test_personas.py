@@ -43,6 +43,12 @@ async def test_bargain_hunter(shop: ServerProcess, page: Any, artifacts: Path) -
 
 
 async def test_hurried(shop: ServerProcess, page: Any) -> None:
+    await browse_like_a_hurried_shopper(shop, page)
+    await persona_within_deadline(page, "hurried")
+
+
+async def browse_like_a_hurried_shopper(shop: ServerProcess, page: Any) -> None:
+    """Straight to a product, into the cart, on to checkout."""
     await page.goto(shop.url + "/product/p010")
     await page.mouse.move(640, 400, steps=4)
     await page.click('[data-product-id][data-category] [data-action="add-to-cart"]')
@@ -54,7 +60,6 @@ async def test_hurried(shop: ServerProcess, page: Any) -> None:
     await page.click('[data-action="checkout"]')
     await page.wait_for_url("**/checkout")
     await page.mouse.move(500, 300, steps=4)
-    await persona_within_deadline(page, "hurried")
 
 
 async def test_explorer(shop: ServerProcess, page: Any) -> None:
