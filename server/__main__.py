@@ -63,7 +63,16 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(app.asgi, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    async def shutdown() -> None:
+        await stop.wait()
+        # On Python >= 3.12 Hypercorn waits for every open connection before its graceful
+        # timeout, and a Socket.IO websocket stays open: close them (engine.io level, so the
+        # clients reconnect and resend what was not acknowledged once a server is back).
+        if app.sio.eio.sockets:  # (engine.io's disconnect() fails when there are none)
+            await app.sio.eio.disconnect()
+
+    await serve(app.asgi, config, shutdown_trigger=shutdown)  # type: ignore[arg-type]
 
 
 async def _create_admin(args: argparse.Namespace) -> None:
