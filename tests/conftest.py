@@ -16,6 +16,11 @@ from server.adapters.embedded_valkey import EmbeddedValkey
 from server.settings import Settings, load_settings
 
 REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
+# Tests browse without clicking a consent banner: consent is the demo default for every app
+# and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
+CONSENT_DEFAULT = {"consent_default": "granted"}
+os.environ.setdefault("VITRINE_PRIVACY__CONSENT_DEFAULT", "granted")
+
 
 # Quart's test app allows 6 s to start; a loaded 2-core CI machine can need more (index
 # creation, seeding, the model load). Every `app.test_app()` in the suite gets this.
@@ -25,10 +30,6 @@ class PatientTestApp(TestApp):
 
 
 Quart.test_app_class = PatientTestApp
-# Tests browse without clicking a consent banner: consent is the demo default for every app
-# and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
-CONSENT_DEFAULT = {"consent_default": "granted"}
-os.environ.setdefault("VITRINE_PRIVACY__CONSENT_DEFAULT", "granted")
 
 
 @pytest.fixture(scope="session")
