@@ -25,7 +25,6 @@ CATEGORIES = "categories"
 CARTS = "carts"
 COUPONS = "coupons"
 ORDERS = "orders"
-VISITORS = "visitors"
 EXPOSURES = "exposures"
 
 SHOP_INDEXES = (

@@ -7,7 +7,7 @@ copy built only from fields it checked, so nothing unvalidated reaches storage.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -164,11 +164,3 @@ def validate_batch(raw: Any, expected_vid: str, limits: Limits = Limits()) -> di
     clean = {name: raw[name] for name in _BATCH_FIELDS}
     clean["events"] = [_event(item, index) for index, item in enumerate(events)]
     return clean
-
-
-def count_by_kind(batch: Mapping[str, Any]) -> dict[str, int]:
-    """Count a batch's events per kind (for metrics)."""
-    counts: dict[str, int] = {}
-    for event in batch["events"]:
-        counts[event["k"]] = counts.get(event["k"], 0) + 1
-    return counts

@@ -38,9 +38,3 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidInput("invalid_json", "the body is not valid JSON") from None
-
-
-def money(cents: int) -> str:
-    from server.domain.catalog import format_money
-
-    return format_money(cents)
