@@ -101,7 +101,9 @@ async def test_browser_coupon_codes_and_shipping_fields_stay_text(site: Any, bro
     tab = await open_page(browser)
     await tab.goto(url + "/product/p001")
     await tab.click('[data-action="add-to-cart"]')
-    await tab.wait_for_function("() => document.querySelector('[data-cart-count]').textContent !== '0'")
+    await tab.wait_for_function(
+        "() => document.querySelector('[data-cart-count]').textContent !== '0'"
+    )
     await tab.goto(url + "/cart")
     await tab.fill('[data-field="coupon"]', SHORT)
     await tab.click('[data-action="apply-coupon"]')
