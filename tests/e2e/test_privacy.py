@@ -154,9 +154,7 @@ async def test_what_is_typed_never_leaves_the_browser(shop: ServerProcess, page:
     await eventually(lambda: _recorded(page), timeout=30)  # this page's replay is stored
     await page.goto(shop.url + "/product/p001")
     await page.click('[data-product-id][data-category] [data-action="add-to-cart"]')
-    await page.wait_for_function(
-        "() => document.querySelector('[data-cart-count]')?.textContent.trim() === '1'"
-    )
+    await page.locator("[data-cart-count]", has_text="1").wait_for()
     await page.goto(shop.url + "/checkout")
     for field in ("name", "email", "address", "city", "zip", "country"):
         await page.fill(f'[name="{field}"]', TYPED[field])

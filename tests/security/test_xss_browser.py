@@ -101,9 +101,8 @@ async def test_browser_coupon_codes_and_shipping_fields_stay_text(site: Any, bro
     tab = await open_page(browser)
     await tab.goto(url + "/product/p001")
     await tab.click('[data-action="add-to-cart"]')
-    await tab.wait_for_function(
-        "() => document.querySelector('[data-cart-count]').textContent !== '0'"
-    )
+    # Polled from here: wait_for_function evaluates strings, which this CSP forbids.
+    await tab.locator("[data-cart-count]", has_text="1").wait_for()
     await tab.goto(url + "/cart")
     await tab.fill('[data-field="coupon"]', SHORT)
     await tab.click('[data-action="apply-coupon"]')
