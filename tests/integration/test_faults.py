@@ -78,6 +78,8 @@ async def port_open(port: int, timeout: float = 30.0) -> None:
 async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
     make_settings: Any, tmp_path: Path
 ) -> None:
+    # Not tests.support.live_server.mongo_wire_process: this one is stopped and started again
+    # on the same port with the same data file.
     port = free_port()
     data = tmp_path / "wire.sqlite3"
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"

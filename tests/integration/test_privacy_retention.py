@@ -4,8 +4,6 @@ MongoDB server (mongoeco's wire server here; it has no collMod, so a change rebu
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +12,10 @@ from typing import Any
 import pytest
 from pymongo.errors import OperationFailure
 
-from server.adapters.embedded_valkey import free_port
 from server.adapters.mongo_store import MongoStore, RetentionRule
 from server.bootstrap import retention_rules, start_services, stop_services
-from server.settings import REPO_ROOT, load_settings
+from server.settings import load_settings
+from tests.support.live_server import mongo_wire_process
 
 DAY = 86_400
 EXPECTED = {
@@ -80,24 +78,16 @@ async def test_the_embedded_purge_removes_expired_documents_only(app: Any) -> No
 @pytest.fixture
 async def wire_uri(tmp_path: Path) -> AsyncIterator[str]:
     """mongoeco's wire server as a process: what `apply_retention` sees as a MongoDB server."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(port),
-         "--path", str(tmp_path / "wire.sqlite3")],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    store = await MongoStore.open(uri, "probe", tmp_path)
-    try:
-        for _ in range(100):
-            if await store.ping():
-                break
-            await asyncio.sleep(0.1)
+    with mongo_wire_process(tmp_path) as uri:
+        store = await MongoStore.open(uri, "probe", tmp_path)
+        try:
+            for _ in range(100):
+                if await store.ping():
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await store.close()
         yield uri
-    finally:
-        await store.close()
-        process.terminate()
-        process.wait(10)
 
 
 async def ttl_indexes(store: MongoStore, collections: Any) -> dict[str, tuple[str, int]]:
