@@ -28,7 +28,7 @@ from server.domain.consent import (
     decide,
     signal_declines,
 )
-from server.domain.errors import InvalidInput, NotFound
+from server.domain.errors import InvalidInput, NotFound, Unavailable
 from server.domain.events import ID_PATTERN
 from server.domain.validation import require_object
 from server.web.admin_auth import current_admin, require_admin
@@ -203,7 +203,10 @@ async def set_consent() -> Any:
     analytics, personalization, where = read_choice(await read_json(4096))
     shop, current = services(), visitor()
     choice = Choice(analytics, personalization, int(time.time()))
-    await consent_store(shop).record(current.vid, choice, where)
+    try:
+        await consent_store(shop).record(current.vid, choice, where)
+    except (aioredis.RedisError, OSError):
+        raise Unavailable("unavailable", "the choice could not be saved; try again") from None
     dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
     g.consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc)
     response = json_response(_consent_reply(g.consent, await consent_store(shop).record_of(
@@ -219,12 +222,20 @@ async def set_consent() -> Any:
     return response
 
 
+async def _erase(shop: Services, vid: str, actor: dict[str, str], ip: str | None) -> Any:
+    try:
+        return await eraser(shop).erase(vid, actor, ip=ip)
+    except (aioredis.RedisError, OSError):
+        # Redis goes first: erasing again later finishes the job (erasure is idempotent).
+        raise Unavailable("unavailable", "erasure could not finish; try again") from None
+
+
 @blueprint.delete("/api/me")
 async def erase_me() -> Any:
     """Erase the visitor's own data, then forget who they were (a new visitor id follows)."""
     shop, current = services(), visitor()
     # No address in the audit entry: it would be new personal data about the erased visitor.
-    report = await eraser(shop).erase(current.vid, VISITOR_ACTOR)
+    report = await _erase(shop, current.vid, VISITOR_ACTOR, None)
     response = json_response({"erased": True, **report.to_dict()})
     secure = shop.settings.security.cookie_secure
     for name in (VID_COOKIE, CONSENT_COOKIE):
@@ -238,5 +249,5 @@ async def erase_visitor(vid: str) -> Any:
     """An admin erases a visitor by id (audited under the admin's name)."""
     if not ID_PATTERN.fullmatch(vid):
         raise NotFound("unknown_visitor", "not a visitor id")
-    report = await eraser(services()).erase(vid, current_admin() or {}, ip=request.remote_addr)
+    report = await _erase(services(), vid, current_admin() or {}, request.remote_addr)
     return json_response({"vid": vid, "erased": True, **report.to_dict()})

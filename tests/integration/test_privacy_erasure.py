@@ -160,8 +160,9 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
 
 
 def _cells(summary: dict[str, Any]) -> list[tuple[Any, ...]]:
+    # Cells with visitors only: exposures (deleted with the visitor) make cells of their own.
     return [(c["persona"], c["arm"], c["visitors"], c["converters"], c["orders"], c["revenue"])
-            for c in summary["cells"]]  # fmt: skip
+            for c in summary["cells"] if c["visitors"]]  # fmt: skip
 
 
 async def test_an_admin_erases_a_visitor_and_analysts_cannot(make_settings: Any) -> None:
