@@ -92,17 +92,26 @@ async def _create_admin(args: argparse.Namespace) -> None:
 async def _worker(args: argparse.Namespace) -> None:
     """Run the flusher or the persona worker as its own process (no web server)."""
     from server.bootstrap import start_services, stop_services
+    from server.sockets.admin import AdminPublisher
 
     roles = {"flusher": (True, False), "personas": (False, True), "all": (True, True)}
     flusher_on, personas_on = roles[args.role]
     settings = load_settings(flusher={"enabled": flusher_on}, personas={"enabled": personas_on})
-    if settings.redis.url == "embedded" or settings.mongodb.uri == "embedded":
+    if settings.redis.url == "embedded":
         raise SettingsError(
-            "a separate worker process needs a shared Redis and MongoDB: set "
-            "VITRINE_REDIS__URL=redis://... and VITRINE_MONGODB__URI=mongodb://... "
-            "(the embedded engines live inside one process)"
+            "a separate worker process needs a shared Redis: set VITRINE_REDIS__URL=redis://... "
+            '(the web process starts the embedded one; with [workers] mode = "process" it '
+            "starts its workers itself). MongoDB may be a mongodb:// URI or the embedded "
+            "engine's file, which processes on one machine share."
         )
-    services = await start_services(settings, seed=False)
+    services = await start_services(settings, seed=False, worker_process=True)
+    # Live admin views from this process: heatmap deltas and persona markers go to the
+    # /admin rooms through Redis (a write-only Socket.IO manager).
+    publisher = AdminPublisher(services.extras["notifier"], services)
+    if "flusher" in services.extras:
+        services.extras["flusher"].on_flushed = publisher.on_flushed
+    if "persona_worker" in services.extras:
+        services.extras["persona_worker"].on_change = publisher.on_persona_change
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ from personas_engine.artifacts import ensure_model
 from personas_engine.model import PersonaModel
 from personas_engine.policy import PolicyConfig
 from server.adapters.admin_store import AdminStore
+from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.audit_store import AUDIT_INDEXES, AuditStore
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.adapters.erasure import ERASURE_INDEXES, Eraser, erased_at
@@ -41,7 +42,12 @@ from server.adapters.shop_store import (
 from server.pipeline.batch_schema import Limits
 from server.pipeline.ingest import Ingest
 from server.settings import REPO_ROOT, Settings
+from server.workers.checkpointer import Checkpointer
+from server.workers.child import WorkerProcess
+from server.workers.consumer import Heartbeat, Worker, supervise
+from server.workers.flusher import GROUP as FLUSH_GROUP
 from server.workers.flusher import Flusher
+from server.workers.personas import GROUP as PERSONA_GROUP
 from server.workers.personas import PersonaWorker
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,7 @@ class Services:
     orders: OrderStore
     admins: AdminStore
     valkey: EmbeddedValkey | None = None
+    worker_process: WorkerProcess | None = None
     startup_messages: list[str] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -109,8 +116,13 @@ async def start_services(
     *,
     seed: bool = True,
     notifier: Any = None,
+    worker_process: bool = False,
 ) -> Services:
-    """Open stores and queues, create indexes, seed the catalog and the first admin."""
+    """Open stores and queues, create indexes, seed the catalog and the first admin.
+
+    The background workers start here when `[workers] mode` is "inline", or when this is
+    the worker process; in "process" mode the web process starts that process last.
+    """
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if valkey is None and settings.redis.url == "embedded":
         _, valkey = plan_redis(settings)
@@ -153,31 +165,47 @@ async def start_services(
             if added:
                 services.startup_messages.append(f"seeded {added} products")
             await services.coupons.seed_public()
-        message = await services.admins.ensure_first_admin(
-            os.environ.get("VITRINE_ADMIN_USER"),
-            os.environ.get("VITRINE_ADMIN_PASSWORD"),
-            settings.var_dir,
-        )
-        if message:
-            services.startup_messages.append(message)
+        if not worker_process:
+            message = await services.admins.ensure_first_admin(
+                os.environ.get("VITRINE_ADMIN_USER"),
+                os.environ.get("VITRINE_ADMIN_PASSWORD"),
+                settings.var_dir,
+            )
+            if message:
+                services.startup_messages.append(message)
+        workers = runs_workers(settings, worker_process)
         wire_privacy(services)
-        wire_pipeline(services)
-        wire_personas(services, notifier or write_only_notifier(services))
-        wire_experiments(services)
+        wire_pipeline(services, workers=workers)
+        services.extras["notifier"] = notifier or write_only_notifier(services)
+        wire_personas(services, services.extras["notifier"], workers=workers)
+        wire_experiments(services, workers=workers)
+        if settings.workers.mode == "process" and not worker_process:
+            child = WorkerProcess(settings, services.redis_url)
+            services.worker_process = child
+            await child.start()
+            services.tasks.append(asyncio.create_task(child.supervise(), name="worker-process"))
     except BaseException:
         await stop_services(services)
         raise
     return services
 
 
-def wire_pipeline(services: Services) -> None:
-    """Build ingest and the event store; start the flusher and the purge task in-process."""
+def runs_workers(settings: Settings, worker_process: bool) -> bool:
+    """Whether this process runs the background workers (see [workers] mode)."""
+    return worker_process or settings.workers.mode == "inline"
+
+
+def wire_pipeline(services: Services, *, workers: bool) -> None:
+    """Build ingest, the event store and the ledger; with `workers`, start the flusher,
+    the checkpointer and the purge task."""
     settings = services.settings
+    prefix = settings.redis.key_prefix
     buffer = RedisEventBuffer(
-        services.redis, settings.redis.key_prefix, settings.redis.stream,
-        settings.redis.stream_maxlen,
-    )  # fmt: skip
+        services.redis, prefix, settings.redis.stream, settings.redis.max_backlog
+    )
     events = MongoEventStore(services.store)
+    ledger = RedisAggregateLedger(services.redis, prefix)
+    heartbeat = Heartbeat(services.redis, prefix)
     ingest = Ingest(
         buffer,
         Limits(settings.tracking.max_events_per_batch, settings.tracking.max_batch_bytes),
@@ -185,14 +213,26 @@ def wire_pipeline(services: Services) -> None:
         settings.experiments.force_arm,
         unavailable_errors=(aioredis.RedisError, OSError),
     )
-    services.extras.update(buffer=buffer, events=events, ingest=ingest)
+    services.extras.update(
+        buffer=buffer, events=events, ingest=ingest, ledger=ledger, heartbeat=heartbeat
+    )
+    if not workers:
+        return
     if settings.flusher.enabled:
         flusher = make_flusher(services)
-        services.extras["flusher"] = flusher
-        flusher.erased = erased_since(services)
-        services.tasks.append(asyncio.create_task(flusher.run(), name="flusher"))
+        checkpointer = Checkpointer(
+            ledger, events, every_s=settings.flusher.checkpoint_every_s,
+            max_documents=settings.flusher.checkpoint_max_documents, heartbeat=heartbeat,
+        )  # fmt: skip
+        services.extras.update(flusher=flusher, checkpointer=checkpointer)
+        start_worker(services, flusher)
+        start_worker(services, checkpointer)
     if services.store.embedded:
         services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
+
+
+def start_worker(services: Services, worker: Worker) -> None:
+    services.tasks.append(asyncio.create_task(supervise(worker), name=worker.name))
 
 
 def policy_config(settings: Settings) -> PolicyConfig:
@@ -207,7 +247,7 @@ def policy_config(settings: Settings) -> PolicyConfig:
     )
 
 
-def wire_personas(services: Services, notifier: Any) -> None:
+def wire_personas(services: Services, notifier: Any, *, workers: bool) -> None:
     """Load (or train, off the event loop) the model and start the persona worker."""
     settings = services.settings
     states = PersonaStateStore(services.redis, settings.redis.key_prefix)
@@ -220,10 +260,12 @@ def wire_personas(services: Services, notifier: Any) -> None:
     async def model_ready() -> PersonaModel:
         return await asyncio.shield(model_task)
 
-    if settings.personas.enabled:
+    if settings.personas.enabled and workers:
         worker = PersonaWorker(
             services.extras["buffer"], states, history, model_ready, notifier,
             policy_config(settings), read_count=settings.flusher.read_count,
+            consumer=os.environ.get("VITRINE_PERSONAS_CONSUMER") or None,
+            heartbeat=services.extras["heartbeat"],
         )  # fmt: skip
         services.extras["persona_worker"] = worker
         worker.consent = services.extras["consent"]
@@ -233,7 +275,7 @@ def wire_personas(services: Services, notifier: Any) -> None:
         worker.listeners.append(AdaptationPusher(services, notifier))
         if settings.mistral.mode != "off" and os.environ.get("MISTRAL_API_KEY"):
             attach_advisor(services, worker)
-        services.tasks.append(asyncio.create_task(worker.run(), name="personas"))
+        start_worker(services, worker)
 
 
 def attach_advisor(services: Services, worker: PersonaWorker) -> None:
@@ -248,11 +290,11 @@ def attach_advisor(services: Services, worker: PersonaWorker) -> None:
     services.tasks.append(asyncio.create_task(advisor.ensure_index(), name="mistral-index"))
 
 
-def wire_experiments(services: Services) -> None:
+def wire_experiments(services: Services, *, workers: bool) -> None:
     """Start the job that folds visitors and orders into the experiment summary, off requests."""
-    experiments = ExperimentSummaries(services.store)
-    services.extras["experiments"] = experiments
-    services.tasks.append(asyncio.create_task(experiments.run(), name="experiments"))
+    experiments = services.extras["experiments"] = ExperimentSummaries(services.store)
+    if workers:
+        services.tasks.append(asyncio.create_task(experiments.run(), name="experiments"))
 
 
 def write_only_notifier(services: Services) -> Any:
@@ -267,13 +309,21 @@ def write_only_notifier(services: Services) -> Any:
 
 def make_flusher(services: Services) -> Flusher:
     settings = services.settings
+    states = PersonaStateStore(services.redis, settings.redis.key_prefix)
+    groups = (FLUSH_GROUP, PERSONA_GROUP) if settings.personas.enabled else (FLUSH_GROUP,)
     return Flusher(
         services.extras["buffer"],
         services.extras["events"],
-        persona_key=lambda vid: services.key("persona", vid),
+        services.extras["ledger"],
+        personas_of=states.personas_of,
+        erased=erased_since(services),
         read_count=settings.flusher.read_count,
+        max_round=settings.flusher.max_round,
         block_ms=settings.flusher.block_ms,
         claim_idle_ms=settings.flusher.claim_idle_ms,
+        consumer=os.environ.get("VITRINE_FLUSHER_CONSUMER") or None,
+        groups=groups,
+        heartbeat=services.extras["heartbeat"],
     )
 
 
@@ -283,8 +333,9 @@ def wire_privacy(services: Services) -> None:
         services.store, services.redis, services.settings.redis.key_prefix,
         services.settings.privacy.consent_default,
     )  # fmt: skip
-    eraser = Eraser(services.store, services.redis, services.settings.redis.key_prefix, consent,
-                    AuditStore(services.store))  # fmt: skip
+    prefix = services.settings.redis.key_prefix
+    eraser = Eraser(services.store, services.redis, prefix, consent, AuditStore(services.store),
+                    RedisAggregateLedger(services.redis, prefix))  # fmt: skip
     services.extras.update(consent=consent, eraser=eraser)
 
 
@@ -318,6 +369,8 @@ async def stop_services(services: Services) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     services.tasks.clear()
+    if services.worker_process is not None:
+        await services.worker_process.stop()
     if "advisor" in services.extras:
         with contextlib.suppress(Exception):
             await services.extras["advisor"].aclose()

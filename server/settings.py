@@ -7,9 +7,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "VITRINE_"
+SETTINGS_JSON_ENV = "VITRINE_SETTINGS_JSON"  # set by the web process for its worker process
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +51,8 @@ class RedisSettings(_Section):
     url: str = "embedded"
     key_prefix: str = "vitrine:"
     stream: str = "events"
-    stream_maxlen: int = Field(1_000_000, ge=1000)
+    # Unwritten batches the stream may hold before ingest answers "busy" (retryable).
+    max_backlog: int = Field(500_000, ge=10)
 
     @field_validator("url")
     @classmethod
@@ -85,7 +88,18 @@ class FlusherSettings(_Section):
     enabled: bool = True
     block_ms: int = Field(1000, ge=1)
     read_count: int = Field(200, ge=1)
+    max_round: int = Field(4000, ge=1)  # entries per round when behind
     claim_idle_ms: int = Field(30_000, ge=100)
+    checkpoint_every_s: float = Field(5.0, gt=0)  # aggregates into MongoDB this often
+    checkpoint_max_documents: int = Field(3000, ge=1)  # per checkpoint pass
+
+
+class WorkerSettings(_Section):
+    # process: the web process starts the workers as one child process (`python -m server
+    #   worker all`), so store writes never run on the loop that acknowledges shoppers;
+    # inline: as tasks of the web process (tests, tiny demos); none: run them yourself.
+    mode: Literal["process", "inline", "none"] = "process"
+    stall_after_s: float = Field(60.0, gt=0)  # /healthz: 503 when work waits this long
 
 
 class PersonaSettings(_Section):
@@ -162,6 +176,7 @@ class Settings(_Section):
     experiments: ExperimentSettings = ExperimentSettings()
     tracking: TrackingSettings = TrackingSettings()
     flusher: FlusherSettings = FlusherSettings()
+    workers: WorkerSettings = WorkerSettings()
     personas: PersonaSettings = PersonaSettings()
     mistral: MistralSettings = MistralSettings()
     privacy: PrivacySettings = PrivacySettings()
@@ -216,6 +231,13 @@ def load_settings(
     **overrides: dict[str, Any],
 ) -> Settings:
     """Load config.toml, apply environment overrides and keyword overrides, validate."""
+    env = dict(os.environ if environ is None else environ)
+    if SETTINGS_JSON_ENV in env:
+        # A worker process started by the web process: exactly the parent's settings.
+        merged = orjson.loads(env[SETTINGS_JSON_ENV])
+        for section, values in overrides.items():
+            merged.setdefault(section, {}).update(values)
+        return Settings.model_validate(merged)
     config_path = path or Path(os.environ.get("VITRINE_CONFIG", REPO_ROOT / "config.toml"))
     raw: dict[str, Any] = {}
     if config_path.exists():
@@ -223,7 +245,7 @@ def load_settings(
             raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{config_path}: {exc}") from exc
-    merged = _merge(raw, _env_overrides(dict(os.environ if environ is None else environ)))
+    merged = _merge(raw, _env_overrides(env))
     for section, values in overrides.items():
         merged.setdefault(section, {}).update(values)
     try:

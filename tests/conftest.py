@@ -69,6 +69,10 @@ def make_settings(
             "mongodb": {"uri": REAL_MONGODB_URI or "embedded", "database": unique_name},
             "security": {"secret_key": "test-secret-" + unique_name},
             "privacy": dict(CONSENT_DEFAULT),
+            # Workers as tasks of the test app (tests that need them as processes say so),
+            # and aggregates checkpointed into MongoDB often, so tests read them soon.
+            "workers": {"mode": "inline"},
+            "flusher": {"checkpoint_every_s": 0.2},
         }
         for section, values in sections.items():
             base.setdefault(section, {}).update(values)

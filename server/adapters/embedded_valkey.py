@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the kernel sends SIGTERM to valkey if our process dies, even by SIGKILL,
     # so no orphan keeps the port or the data directory.
     try:
@@ -79,7 +79,7 @@ class EmbeddedValkey:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         client = aioredis.Redis.from_url(self.url)
         try:

@@ -9,11 +9,15 @@ What stays, and why (docs/privacy.md):
 
 Batches still in the Redis stream when the erasure runs are dropped by the flusher and the
 persona worker: `erased:<vid>` holds the erasure time, and a batch received before it is
-never written.
+never written. The visitor's aggregates still waiting in Redis (the ledger's session and
+visitor hashes, not yet checkpointed) are deleted under the checkpoint lease, so no
+checkpoint can write them back; a flush round running meanwhile skips them (the commit
+script reads the tombstone) and removes the frames it wrote for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterable
@@ -23,20 +27,25 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.audit_store import AuditStore
-from server.adapters.event_store import CHUNKS, EXPERIMENT_VISITORS, SESSIONS
+from server.adapters.event_store import CHUNKS, EXPERIMENT_VISITORS, FRAMES, SESSIONS
 from server.adapters.mongo_store import IndexSpec, MongoStore
 from server.adapters.persona_store import PERSONA_HISTORY
 from server.adapters.privacy_store import VISITOR_PREFS, ConsentStore
 from server.adapters.replay_store import REPLAY_CHUNKS
 from server.adapters.shop_store import CARTS, COUPONS, EXPOSURES, ORDERS
 from server.domain.adaptations import BY_NAME
+from server.pipeline.ledger import SESSIONS as SESSION_KIND
+from server.pipeline.ledger import VISITORS as VISITOR_KIND
+from server.pipeline.ledger import frame_chunks
 
 VISITOR_ERASE = "visitor.erase"  # the audit action
 ERASED_VALUE = "[erased]"
 # Shipping fields that name or locate a person; the country stays for the accounts (VAT).
 PERSONAL_ORDER_FIELDS = ("name", "email", "address", "city", "zip")
 TOMBSTONE_TTL_S = 7 * 86_400  # longer than any backlog the stream could hold
+LEASE_WAIT_S = 30.0  # erasure waits this long for a running checkpoint to finish
 # Erasure reads a visitor's replay chunks by vid; the other collections have their index.
 ERASURE_INDEXES = (IndexSpec(REPLAY_CHUNKS, [("vid", 1)]),)
 
@@ -78,7 +87,9 @@ class Eraser:
         prefix: str,
         consent: ConsentStore,
         audit: AuditStore,
+        ledger: RedisAggregateLedger,
     ) -> None:
+        self.ledger = ledger
         self.store = store
         self.redis = redis
         self.prefix = prefix
@@ -95,12 +106,32 @@ class Eraser:
             tombstone_key(self.prefix, vid), int(time.time() * 1000), ex=TOMBSTONE_TTL_S
         )
         await self.consent.mark_erased(vid)
-        sids, pvids = await self._visits_and_page_views(vid)
-        await self._delete_documents(vid, report)
-        await self._anonymise(vid, report)
-        report.redis_keys = await self._delete_redis_state(vid, sids, pvids)
+        token = await self._checkpoint_lease()
+        try:
+            sids, pvids = await self._visits_and_page_views(vid)
+            # The ledger first: what was never checkpointed goes, and nothing comes back.
+            report.redis_keys = await self.ledger.forget(
+                [self.ledger.key(VISITOR_KIND, vid)]
+                + [self.ledger.key(SESSION_KIND, sid) for sid in sorted(sids)]
+            )
+            await self._delete_documents(vid, report)
+            await self._anonymise(vid, report)
+            report.redis_keys += await self._delete_redis_state(vid, sids, pvids)
+        finally:
+            if token is not None:
+                await self.ledger.unlock(token)
         await self.audit.record(actor, VISITOR_ERASE, vid, ip=ip)
         return report
+
+    async def _checkpoint_lease(self) -> str | None:
+        """Hold off checkpoints while erasing (None if one ran too long: erase anyway)."""
+        deadline = time.monotonic() + LEASE_WAIT_S
+        while time.monotonic() < deadline:
+            token = await self.ledger.lock(int(LEASE_WAIT_S * 2000))
+            if token is not None:
+                return token
+            await asyncio.sleep(0.05)
+        return None
 
     async def _visits_and_page_views(self, vid: str) -> tuple[set[str], set[str]]:
         sids = {
@@ -110,13 +141,16 @@ class Eraser:
         async for doc in self.store[CHUNKS].find({"vid": vid}, {"sid": 1, "pvid": 1}):
             sids.add(str(doc.get("sid")))
             pvids.add(str(doc.get("pvid")))
+        async for frame in self.store[FRAMES].find({"vid": vid}):
+            sids.add(str(frame["sid"]))
+            pvids.update(chunk["pvid"] for chunk in frame_chunks(frame))
         current = await self.redis.get(f"{self.prefix}visit:{vid}")
         if current:
             sids.add(current.decode())
         return sids, pvids
 
     async def _delete_documents(self, vid: str, report: ErasureReport) -> None:
-        by_vid = (CHUNKS, SESSIONS, PERSONA_HISTORY, REPLAY_CHUNKS, EXPOSURES)
+        by_vid = (FRAMES, CHUNKS, SESSIONS, PERSONA_HISTORY, REPLAY_CHUNKS, EXPOSURES)
         for name in by_vid:
             result = await self.store[name].delete_many({"vid": vid})
             report.deleted[name] = int(result.deleted_count)
@@ -155,6 +189,7 @@ class Eraser:
             return self.prefix + suffix
 
         keys = [key(f"{name}:{vid}") for name in ("visit", "persona", "optout")]
+        keys.extend(key(f"vw:{pvid}") for pvid in pvids)
         for sid in sids:
             keys.append(key(f"pstate:{sid}"))
             keys.extend(key(f"exposed:{sid}:{name}") for name in BY_NAME)

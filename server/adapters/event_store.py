@@ -12,23 +12,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError
 
-from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
-from server.pipeline.aggregate import Update
+from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule, list_chunks
+from server.pipeline.ledger import HEATMAP as HEATMAP_KIND
+from server.pipeline.ledger import SCROLL as SCROLL_KIND
+from server.pipeline.ledger import SESSIONS as SESSION_KIND
+from server.pipeline.ledger import VISITORS as VISITOR_KIND
+from server.pipeline.ledger import frame_chunks
 from server.settings import Settings
 
-CHUNKS = "event_chunks"
+CHUNKS = "event_chunks"  # read only: batches stored one per document before frames
+FRAMES = "event_frames"  # a session's batches of one flush round, compressed
 SESSIONS = "sessions"
 EXPERIMENT_VISITORS = "experiment_visitors"
 HEATMAP_BINS = "heatmap_bins"
 SCROLL_DEPTH = "scroll_depth"
 
 EVENT_INDEXES = (
+    IndexSpec(FRAMES, [("sid", 1), ("t0", 1)]),
+    IndexSpec(FRAMES, [("vid", 1)]),
     IndexSpec(CHUNKS, [("sid", 1), ("t0", 1), ("seq", 1)]),
     IndexSpec(CHUNKS, [("vid", 1)]),
-    IndexSpec(CHUNKS, [("agg", 1)]),
     IndexSpec(SESSIONS, [("vid", 1), ("started_at", -1)]),
     IndexSpec(SESSIONS, [("last_at", -1)]),
     IndexSpec(EXPERIMENT_VISITORS, [("persona", 1), ("arm", 1)]),
@@ -41,6 +47,7 @@ def event_retention(settings: Settings) -> list[RetentionRule]:
     days = settings.retention
     return [
         RetentionRule(CHUNKS, "received_at", days.events_days),
+        RetentionRule(FRAMES, "received_at", days.events_days),
         RetentionRule(SESSIONS, "last_at", days.aggregates_days),
         RetentionRule(EXPERIMENT_VISITORS, "last_seen", days.aggregates_days),
         RetentionRule(HEATMAP_BINS, "updated_at", days.aggregates_days),
@@ -84,82 +91,73 @@ def merge_bin_documents(
 class MongoEventStore:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
-        self.chunks = store[CHUNKS]
+        self.chunks = store[CHUNKS]  # the layout before frames: one document per batch
+        self.frames = store[FRAMES]
         self.sessions = store[SESSIONS]
         self.visitors = store[EXPERIMENT_VISITORS]
         self.heatmap_bins = store[HEATMAP_BINS]
         self.scroll_depth = store[SCROLL_DEPTH]
+        self._by_kind = {
+            SESSION_KIND: self.sessions, VISITOR_KIND: self.visitors,
+            HEATMAP_KIND: self.heatmap_bins, SCROLL_KIND: self.scroll_depth,
+        }  # fmt: skip
         self.write_ops = 0  # MongoDB write operations issued (for the flush benchmark)
         # (path, kind, day, filters) -> (when, the day's bins merged): see heatmap_documents
         self._settled: dict[
             tuple[str, str, str, tuple[tuple[str, str], ...]], tuple[float, dict[str, Any]]
         ] = {}
 
-    async def insert_chunks(self, chunks: Sequence[Mapping[str, Any]]) -> set[str]:
-        """Insert chunks; return the ids that were already stored (a batch seen twice)."""
-        if not chunks:
-            return set()
+    async def insert_frames(self, frames: Sequence[Mapping[str, Any]]) -> int:
+        """Insert a round's frames in one call; return how many were stored before (a retry)."""
+        if not frames:
+            return 0
         self.write_ops += 1
         try:
-            await self.chunks.insert_many(list(chunks), ordered=False)
+            await self.frames.insert_many(list(frames), ordered=False)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
             if any(item.get("code") != 11000 for item in errors):
                 raise
-            return {str(chunks[item["index"]]["_id"]) for item in errors}
-        return set()
+            return len(errors)
+        return 0
 
-    async def unaggregated(self, chunk_ids: Iterable[str]) -> set[str]:
-        """Of these stored chunks, the ones whose aggregates were never written."""
-        ids = list(chunk_ids)
-        if not ids:
-            return set()
-        docs = self.chunks.find({"_id": {"$in": ids}, "agg": False}, {"_id": 1})
-        return {doc["_id"] async for doc in docs}
-
-    async def mark_aggregated(self, chunk_ids: Iterable[str]) -> None:
-        ids = list(chunk_ids)
-        if ids:
+    async def delete_frames(self, frame_ids: Sequence[str]) -> None:
+        for chunk in list_chunks(frame_ids):
             self.write_ops += 1
-            await self.chunks.update_many({"_id": {"$in": ids}}, {"$set": {"agg": True}})
+            await self.frames.delete_many({"_id": {"$in": chunk}})
 
-    async def apply(self, collection: Any, updates: Mapping[str, Update], now: datetime) -> None:
-        """Insert the documents that are new, update the others, one operation each."""
-        if not updates:
-            return
-        for update in updates.values():
-            update.set["updated_at"] = now
-        ids = list(updates)
-        existing = {doc["_id"] async for doc in collection.find({"_id": {"$in": ids}}, {"_id": 1})}
-        new_docs = [updates[i].as_new_document(i) for i in ids if i not in existing]
-        raced: list[str] = []
-        if new_docs:
+    def collection_for(self, kind: str) -> Any:
+        return self._by_kind[kind]
+
+    async def write_documents(
+        self, kind: str, new: Sequence[dict[str, Any]], existing: Sequence[dict[str, Any]]
+    ) -> set[str]:
+        """Write whole documents: insert the new, replace the others (idempotent).
+
+        Returns the ids of "new" documents that MongoDB already held: their hash restarted
+        after expiring, and the caller folds the stored document in before writing again.
+        """
+        collection = self._by_kind[kind]
+        held: set[str] = set()
+        if new:
             self.write_ops += 1
             try:
-                await collection.insert_many(new_docs, ordered=False)
+                await collection.insert_many(list(new), ordered=False)
             except BulkWriteError as error:
-                # Another flusher created some of them meanwhile: update those instead.
                 errors = error.details.get("writeErrors", [])
                 if any(item.get("code") != 11000 for item in errors):
                     raise
-                raced = [str(new_docs[item["index"]]["_id"]) for item in errors]
-        to_update = [i for i in ids if i in existing] + raced
-        if to_update:
+                held = {str(new[item["index"]]["_id"]) for item in errors}
+        if existing:
             self.write_ops += 1
             await collection.bulk_write(
-                [UpdateOne({"_id": i}, updates[i].operators()) for i in to_update], ordered=False
+                [ReplaceOne({"_id": doc["_id"]}, doc, upsert=False) for doc in existing],
+                ordered=False,
             )
+        return held
 
-    async def add_scroll_reach(
-        self, increments: Mapping[str, dict[int, int]], meta: Mapping[str, Mapping[str, Any]],
-        now: datetime,
-    ) -> None:  # fmt: skip
-        updates: dict[str, Update] = {}
-        for doc_id, buckets in increments.items():
-            update = updates[doc_id] = Update(on_insert=dict(meta[doc_id]))
-            for bucket, count in buckets.items():
-                update.add(f"reached.{bucket}", count)
-        await self.apply(self.scroll_depth, updates, now)
+    async def stored_document(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        return await self._by_kind[kind].find_one({"_id": doc_id})
 
     # Reads: indexed point reads and bounded ranges only.
 
@@ -170,11 +168,24 @@ class MongoEventStore:
         cursor = self.sessions.find({"vid": vid}).sort("started_at", -1).skip(skip).limit(limit)
         return await cursor.to_list()
 
+    async def stored_batches(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every stored batch matching `query` (on vid/sid), once each, in either layout.
+
+        A batch is in one frame, except after a round claimed by another consumer while its
+        first owner was still writing: the same batch can then sit in two frames, and is
+        read once (its id is its page view and sequence number).
+        """
+        batches: dict[str, dict[str, Any]] = {}
+        async for frame in self.frames.find(dict(query)):
+            for chunk in frame_chunks(frame):
+                batches.setdefault(chunk["_id"], chunk)
+        async for chunk in self.chunks.find(dict(query)):
+            batches.setdefault(str(chunk["_id"]), chunk)
+        return sorted(batches.values(), key=lambda c: (c["t0"], c["pvid"], c["seq"]))
+
     async def count_events(self, query: Mapping[str, Any]) -> int:
-        total = 0
-        async for doc in self.chunks.find(dict(query), {"n": 1}):
-            total += int(doc["n"])
-        return total
+        """Stored events (tests, benchmarks and the fault reports; a scan, not a request path)."""
+        return sum(int(chunk["n"]) for chunk in await self.stored_batches(query))
 
     async def heatmap_documents(
         self, path: str, kind: str, days: Sequence[str], filters: Mapping[str, str]
@@ -223,6 +234,5 @@ class MongoEventStore:
 
 
 async def session_chunks(store: MongoEventStore, session_id: str) -> list[dict[str, Any]]:
-    """A session's chunks in page-view then sequence order (an indexed range read)."""
-    cursor = store.chunks.find({"sid": session_id}).sort([("t0", 1), ("seq", 1)])
-    return await cursor.to_list()
+    """A session's batches in time then sequence order (indexed reads by session)."""
+    return await store.stored_batches({"sid": session_id})

@@ -87,6 +87,17 @@ class PersonaStateStore:
                 pipe.set(self.persona_key(vid), orjson.dumps(persona), ex=30 * 86_400)
             await pipe.execute()
 
+    async def personas_of(self, vids: set[str]) -> dict[str, str]:
+        """Visitors' current personas ("unknown" when none), in one round trip."""
+        ordered = sorted(vids)
+        if not ordered:
+            return {}
+        raw = await self.redis.mget([self.persona_key(vid) for vid in ordered])
+        return {
+            vid: (orjson.loads(value).get("persona", "unknown") if value else "unknown")
+            for vid, value in zip(ordered, raw, strict=True)
+        }
+
     async def current_session(self, vid: str) -> str | None:
         raw = await self.redis.get(f"{self.prefix}visit:{vid}")
         return raw.decode() if raw else None

@@ -10,20 +10,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
-# Deduplicate by (page view, sequence) and append in one atomic round trip.
+# Deduplicate by (page view, sequence) and append in one atomic round trip. 1: appended,
+# 0: accepted before, -1: refused because the unwritten backlog is at its bound (the client
+# keeps the batch and sends it again; nothing is marked seen, so the resend is appended).
+# No MAXLEN: the stream is trimmed only below what every group acknowledged.
 _APPEND_ONCE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
+redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'b', ARGV[4])
+redis.call('XADD', KEYS[2], '*', 'b', ARGV[4])
 return 1
-"""
-
-# Raise a page view's deepest scroll bucket; return the previous one (-1 when none).
-_RAISE_REACH = """
-local old = tonumber(redis.call('GET', KEYS[1]) or '-1')
-local new = tonumber(ARGV[1])
-if new > old then redis.call('SET', KEYS[1], new, 'EX', ARGV[2]) end
-return old
 """
 
 SEEN_TTL_S = 6 * 3600  # long enough for a resend after a reload or a reconnect
@@ -36,30 +33,32 @@ class StreamEntry:
 
 
 class RedisEventBuffer:
-    def __init__(self, client: aioredis.Redis, prefix: str, stream: str, maxlen: int) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, stream: str, max_backlog: int) -> None:
         self.redis = client
         self.prefix = prefix
         self.stream = prefix + stream
-        self.maxlen = maxlen
+        self.max_backlog = max_backlog
         self._append = client.register_script(_APPEND_ONCE)
-        self._raise_reach = client.register_script(_RAISE_REACH)
         # Appends waiting for the next pipeline, and the task sending them (see append_once).
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def append_once(self, pvid: str, seq: int, payload: bytes) -> bool:
-        """Append a batch unless (pvid, seq) was accepted before; True when appended.
+    async def append_once(self, pvid: str, seq: int, payload: bytes) -> int:
+        """Append a batch unless (pvid, seq) was accepted before.
+
+        Returns 1 when appended, 0 for a batch accepted before, -1 when the backlog is full.
 
         Each batch is still its own atomic script call, but the calls of batches arriving
         together share one pipeline (one write, one read): while a pipeline is in flight,
         the next one fills up, so under load a round trip carries many batches.
         """
-        args = (2, f"{self.prefix}seen:{pvid}", self.stream, seq, SEEN_TTL_S, self.maxlen, payload)
+        args = (2, f"{self.prefix}seen:{pvid}", self.stream, seq, SEEN_TTL_S, self.max_backlog,
+                payload)  # fmt: skip
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append((args, done))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_waiting())
-        return bool(await done)
+        return int(await done)
 
     async def _send_waiting(self) -> None:
         try:
@@ -147,16 +146,32 @@ class RedisEventBuffer:
         if entry_ids:
             await self.redis.xack(self.stream, group, *entry_ids)
 
-    async def raise_reach(self, marks: Sequence[tuple[str, int]]) -> list[int]:
-        """For each (page view, bucket), record the new maximum; return the old maxima."""
-        if not marks:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for pvid, bucket in marks:
-                await self._raise_reach(
-                    keys=[f"{self.prefix}reach:{pvid}"], args=[bucket, 86_400], client=pipe
-                )
-            return [int(value) for value in await pipe.execute()]
+    async def trim_acknowledged(self) -> str | None:
+        """Trim the stream below the oldest entry some group has not acknowledged.
+
+        Returns the MINID used (None when nothing is safe to trim). An entry is removed only
+        when every group has read and acknowledged it: never one still to be written.
+        """
+        try:
+            groups = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:
+            return None
+        if not groups:
+            return None
+        bounds: list[tuple[int, int]] = []
+        for info in groups:
+            if int(info.get("pending", 0)):
+                summary = await self.redis.xpending(self.stream, _text(info["name"]))
+                bounds.append(_stream_id(_text(summary["min"])))
+            else:
+                ms, seq = _stream_id(_text(info["last-delivered-id"]))
+                bounds.append((ms, seq + 1))
+        ms, seq = min(bounds)
+        if (ms, seq) <= (0, 1):
+            return None
+        minid = f"{ms}-{seq}"
+        await self.redis.xtrim(self.stream, minid=minid, approximate=True)
+        return minid
 
     async def lag(self, group: str) -> dict[str, Any]:
         """Stream length and what the group has yet to read or acknowledge."""
@@ -173,6 +188,11 @@ class RedisEventBuffer:
                     "lag": int(info.get("lag") or 0),
                 }
         return {"stream_length": length, "pending": 0, "lag": length}
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _text(value: Any) -> str:

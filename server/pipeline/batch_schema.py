@@ -33,8 +33,11 @@ REJECTION_CODES: Final = (
     "forbidden_visitor",
     "rate_limited",
     "unavailable",
+    "busy",  # the store is behind: retry later (backpressure)
     "no_consent",
 )
+# Codes after which the client keeps the batch and sends it again (client/src/schema.js).
+RETRYABLE_CODES: Final = ("unavailable", "rate_limited", "busy")
 
 Check = Callable[[Any], bool]
 

@@ -13,11 +13,9 @@ from server.pipeline.batch_schema import BatchRejected, Limits, validate_batch
 
 
 class EventBuffer(Protocol):
-    async def append_once(self, pvid: str, seq: int, payload: bytes) -> bool: ...
-
-
-class BufferUnavailable(Exception):
-    """The buffer could not take the batch; the client keeps it and resends."""
+    async def append_once(self, pvid: str, seq: int, payload: bytes) -> int:
+        """1: appended, 0: accepted before, -1: backlog full (retry later)."""
+        ...
 
 
 class Ingest:
@@ -38,6 +36,7 @@ class Ingest:
         self.accepted_batches = 0
         self.accepted_events = 0
         self.duplicate_batches = 0
+        self.busy_batches = 0
 
     def reject(self, code: str) -> dict[str, Any]:
         self.rejected[code] += 1
@@ -62,6 +61,11 @@ class Ingest:
             appended = await self.buffer.append_once(batch["pvid"], batch["seq"], payload)
         except self.unavailable_errors:
             return self.reject("unavailable")
+        if appended < 0:
+            # The store is behind by the configured bound: delay, never loss. The client
+            # keeps the batch and resends it, as it does for "unavailable".
+            self.busy_batches += 1
+            return self.reject("busy")
         if appended:
             self.accepted_batches += 1
             self.accepted_events += len(batch["events"])
@@ -74,5 +78,6 @@ class Ingest:
             "accepted_batches": self.accepted_batches,
             "accepted_events": self.accepted_events,
             "duplicate_batches": self.duplicate_batches,
+            "busy_batches": self.busy_batches,
             "rejected": dict(self.rejected),
         }

@@ -34,6 +34,7 @@ from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN
 from server.web.admin_auth import current_admin, require_admin
 from server.web.common import json_response, services
+from server.web.system import pipeline_state
 from server.web.tracking import day_range, heatmap_data, read_heatmap_query
 
 blueprint = Blueprint("admin_api", __name__)
@@ -106,10 +107,16 @@ async def pipeline_figures(shop: Services) -> dict[str, Any]:
         "accepted_batches": ingest["accepted_batches"],
         "rejected": sum(ingest["rejected"].values()),
         "connections": getattr(shop.extras.get("track"), "connections", 0),
-        "flusher": shop.extras["flusher"].stats.snapshot() if "flusher" in shop.extras else None,
     }
-    worker = shop.extras.get("persona_worker")
-    figures["personas"] = worker.stats.snapshot() if worker is not None else None
+    try:
+        health = await pipeline_state(shop)
+    except Exception:  # Redis down: the dashboard says so instead of failing
+        health = None
+    workers = health["workers"] if health else {}
+    figures["flusher"] = workers.get("flusher")
+    figures["personas"] = workers.get("personas")
+    figures["workers"] = workers
+    figures["backpressure"] = bool(health and health["backpressure"])
     writer = shop.extras.get("replay_writer")
     figures["replay"] = writer.stats.snapshot() if writer is not None else None
     try:

@@ -10,6 +10,7 @@ from quart import Blueprint, g
 
 from server.web.common import json_response, services, visitor
 from server.web.personas_view import current_persona
+from server.workers.health import pipeline_health
 
 blueprint = Blueprint("system", __name__)
 
@@ -25,29 +26,48 @@ async def _redis_ok() -> bool:
 async def healthz() -> Any:
     shop = services()
     mongo_ok, redis_ok = await asyncio.gather(shop.store.ping(), _redis_ok())
-    workers = {
-        name: ("running" if not task.done() else "stopped")
-        for name, task in ((task.get_name(), task) for task in shop.tasks)
-    }
     report: dict[str, Any] = {
         "status": "ok" if mongo_ok and redis_ok else "degraded",
         "mongodb": {"ok": mongo_ok, "engine": "embedded" if shop.store.embedded else "mongodb"},
         "redis": {"ok": redis_ok, "embedded": shop.valkey is not None},
-        "workers": workers,
+        "tasks": {
+            task.get_name(): ("running" if not task.done() else "stopped") for task in shop.tasks
+        },
         "ingest": shop.extras["ingest"].snapshot(),
         "connections": getattr(shop.extras.get("track"), "connections", 0),
     }
-    if "flusher" in shop.extras:
-        report["flusher"] = {
-            **shop.extras["flusher"].stats.snapshot(),
-            "write_ops": shop.extras["events"].write_ops,  # MongoDB writes (make bench)
-        }
+    if shop.worker_process is not None:
+        report["worker_process"] = {"restarts": shop.worker_process.restarts}
     if redis_ok:
         try:
-            report["stream"] = await shop.extras["buffer"].lag("flusher")
+            pipeline = await pipeline_state(shop)
         except (aioredis.RedisError, OSError):
-            report["stream"] = None
+            pipeline = None
+        if pipeline is not None:
+            report.update(
+                workers=pipeline["workers"], stream=pipeline["stream"],
+                backpressure=pipeline["backpressure"],
+            )  # fmt: skip
+            if not pipeline["ok"]:
+                report["status"] = "degraded"
+                report["reasons"] = [
+                    f"{name}: {w['reason']}"
+                    for name, w in pipeline["workers"].items()
+                    if w["stalled"]
+                ] + (["backpressure: ingest answers busy"] if pipeline["backpressure"] else [])
     return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+async def pipeline_state(shop: Any) -> dict[str, Any]:
+    """The workers' heartbeats, the stream's lag and backpressure (any process's workers)."""
+    settings = shop.settings
+    expected = (("flusher", "checkpointer") if settings.flusher.enabled else ()) + (
+        ("personas",) if settings.personas.enabled else ()
+    )
+    return await pipeline_health(
+        shop.extras["heartbeat"], shop.extras["buffer"], shop.extras["ledger"],
+        expected=expected, stall_after_s=settings.workers.stall_after_s,
+    )  # fmt: skip
 
 
 def identity_csrf() -> str:

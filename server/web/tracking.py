@@ -24,7 +24,7 @@ MAX_RANGE_DAYS = 92
 ACK_STATUS = {
     "invalid_json": 400, "invalid_batch": 400, "invalid_event": 400, "unknown_kind": 400,
     "too_many_events": 400, "too_large": 413, "forbidden_visitor": 403,
-    "rate_limited": 429, "unavailable": 503,
+    "rate_limited": 429, "unavailable": 503, "busy": 503,
 }  # fmt: skip
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -27,7 +27,8 @@ from server.adapters.persona_store import PersonaHistory, PersonaStateStore, Vis
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
 from server.pipeline.aggregate import StreamedBatch
 from server.sockets.track import visitor_room
-from server.workers.flusher import MAX_BACKOFF_S, consumer_name, decode_entry
+from server.workers.consumer import Heartbeat, Worker, consumer_name
+from server.workers.flusher import decode_entry
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,9 @@ class Notifier(Protocol):
 
 @dataclass
 class PersonaWorkerStats:
-    rounds: int = 0
+    rounds: int = 0  # rounds that read batches
     predictions: int = 0
     changes: int = 0
-    errors: int = 0
     last_round_ms: float = 0.0
 
     def snapshot(self) -> dict[str, Any]:
@@ -53,7 +53,6 @@ class PersonaWorkerStats:
             "rounds": self.rounds,
             "predictions": self.predictions,
             "changes": self.changes,
-            "errors": self.errors,
             "last_round_ms": round(self.last_round_ms, 1),
         }
 
@@ -71,7 +70,9 @@ def persona_payload(prediction: Prediction, display_confidence: float, at: float
     }
 
 
-class PersonaWorker:
+class PersonaWorker(Worker):
+    name = "personas"
+
     def __init__(
         self,
         buffer: RedisEventBuffer,
@@ -85,7 +86,9 @@ class PersonaWorker:
         read_count: int = 200,
         block_ms: int = 1000,
         consumer: str | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
+        super().__init__(heartbeat=heartbeat)
         self.buffer = buffer
         self.states = states
         self.history = history
@@ -96,7 +99,8 @@ class PersonaWorker:
         self.read_count = read_count
         self.block_ms = block_ms
         self.consumer = consumer or consumer_name("personas")
-        self.stats = PersonaWorkerStats()
+        self.counts = PersonaWorkerStats()
+        self._model: PersonaModel | None = None
         # The Mistral second opinion (None when off): asked off the ingest and request paths.
         self.advisor: Any = None
         self._second_opinions: set[asyncio.Task[None]] = set()
@@ -109,28 +113,24 @@ class PersonaWorker:
         self.consent: Any = None  # ConsentStore: personalization_allowed(vid)
         self.erased: Callable[[set[str]], Awaitable[dict[str, int]]] | None = None
 
-    async def run(self) -> None:
-        """Predict until cancelled; errors are logged and retried with capped backoff."""
-        model = await self.model_ready()
+    async def prepare(self) -> None:
+        self._model = await self.model_ready()
         await self.buffer.ensure_group(GROUP)
-        backoff = 0.1
-        while True:
-            try:
-                stale = await self.buffer.claim_stale(GROUP, self.consumer, 30_000, self.read_count)
-                entries = stale or await self.buffer.read(
-                    GROUP, self.consumer, self.read_count, self.block_ms
-                )
-                if entries:
-                    await self.process(entries, model)
-                await self.predict_due(model)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except (aioredis.RedisError, OSError, PyMongoError):
-                self.stats.errors += 1
-                log.warning("persona round failed; retrying in %.1fs", backoff, exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def round(self) -> None:
+        """Claim what a dead consumer left, else read new batches; predict what is due."""
+        assert self._model is not None  # set by prepare()
+        stale = await self.buffer.claim_stale(GROUP, self.consumer, 30_000, self.read_count)
+        entries = stale or await self.buffer.read(
+            GROUP, self.consumer, self.read_count, self.block_ms
+        )
+        if entries:
+            await self.process(entries, self._model)
+        await self.predict_due(self._model)
+        self.stats.waiting = len(entries)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.stats.snapshot(), **self.counts.snapshot()}
 
     def _ask_second_opinion(
         self, vid: str, sid: str, state: VisitState, prediction: Prediction, path: str
@@ -210,8 +210,8 @@ class PersonaWorker:
             self._visits[sid] = (items[0].batch["vid"], items[-1].batch["path"])
         await self._predict(states, model, force=False)
         await self.buffer.ack(GROUP, [entry.entry_id for entry in entries])
-        self.stats.rounds += 1
-        self.stats.last_round_ms = (time.perf_counter() - started) * 1000
+        self.counts.rounds += 1
+        self.counts.last_round_ms = (time.perf_counter() - started) * 1000
 
     async def predict_due(self, model: PersonaModel) -> None:
         """Re-predict visits with unread evidence once T seconds passed, even if they went quiet.
@@ -268,8 +268,8 @@ class PersonaWorker:
         await self.history.record(records)
         for vid, sid, payload, path in pushes:
             await self._push(vid, sid, payload, path)
-        self.stats.predictions += len(records)
-        self.stats.changes += len(pushes)
+        self.counts.predictions += len(records)
+        self.counts.changes += len(pushes)
         if len(self._visits) > 100_000:  # bounded: forget the oldest half
             for sid in list(self._visits)[:50_000]:
                 self._visits.pop(sid, None)

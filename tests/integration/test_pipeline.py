@@ -86,8 +86,10 @@ async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
         await asyncio.sleep(1.5)  # anything extra would show up now
         assert await stored_event_count(app) == sent_valid_events
         events_store = app.services.extras["events"]
-        assert await events_store.chunks.count_documents({}) == 1000
-        session = await events_store.session(me["session_id"])
+        assert len(await events_store.stored_batches({})) == 1000
+        # Aggregates reach MongoDB with the next checkpoint.
+        session = await wait_for(lambda: _session_with(events_store, me["session_id"],
+                                                       sent_valid_events))  # fmt: skip
         assert session["events"] == sent_valid_events and session["page_views"] == 10
         ingest = app.services.extras["ingest"].snapshot()
         assert ingest["rejected"] == expected_rejections
@@ -115,11 +117,11 @@ async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any
         await buffer.ensure_group(GROUP)
         entries = await buffer.read(GROUP, crashed.consumer, 100, 100)
         assert len(entries) == 20
-        # It dies halfway through a round: chunks written, aggregates and XACK never done.
-        from server.pipeline.aggregate import plan_chunks
+        # It stalls halfway through a round: frames of 12 batches written, no commit yet.
+        from server.pipeline.ledger import plan_frames
         from server.workers.flusher import decode_entry
 
-        await events_store.insert_chunks(plan_chunks([decode_entry(e) for e in entries[:12]]))
+        await events_store.insert_frames(plan_frames([decode_entry(e) for e in entries[:12]]))
         assert (await buffer.lag(GROUP))["pending"] == 20
 
         survivor = make_flusher(services)
@@ -130,13 +132,24 @@ async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any
             await wait_for(lambda: _pending_is(buffer, 0))
         finally:
             task.cancel()
-        assert await events_store.chunks.count_documents({}) == 20
+        # The stalled one wakes up and finishes its round: the commit refuses it (the entries
+        # are the survivor's now), so nothing is counted twice.
+        await crashed.flush(entries)
+        assert crashed.counts.conflicts == 1
+        from server.workers.checkpointer import Checkpointer
+
+        await Checkpointer(services.extras["ledger"], events_store).checkpoint()
+        assert len(await events_store.stored_batches({})) == 20  # 12 are in two frames
         assert await events_store.count_events({}) == 1 + 20 * 11
         session = await events_store.session(me["session_id"])
         assert session["events"] == 1 + 20 * 11 and session["clicks"] == 20
         bins = await events_store.heatmap_bins.find({"kind": "click"}).to_list()
         assert sum(doc["n"] for doc in bins) == 20
-        assert await events_store.chunks.count_documents({"agg": False}) == 0
+
+
+async def _session_with(events_store: Any, sid: str, events: int) -> Any:
+    session = await events_store.session(sid)
+    return session if session and session["events"] == events else None
 
 
 async def _pending_is(buffer: Any, expected: int) -> bool:
@@ -187,6 +200,6 @@ async def test_redis_restart_mid_stream_gives_error_acks_then_nothing_lost(
                 return await stored_event_count(app) == expected
 
             await wait_for(flushed, timeout=30)
-            assert await app.services.extras["events"].chunks.count_documents({}) == 30
+            assert len(await app.services.extras["events"].stored_batches({})) == 30
     finally:
         await own.stop()

@@ -9,7 +9,12 @@ from typing import Any
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
 from server.domain import events
 from server.domain.heatmap import viewport_class
-from server.pipeline.batch_schema import _BATCH_FIELDS, EVENT_FIELDS, REJECTION_CODES
+from server.pipeline.batch_schema import (
+    _BATCH_FIELDS,
+    EVENT_FIELDS,
+    REJECTION_CODES,
+    RETRYABLE_CODES,
+)
 from server.settings import REPO_ROOT
 
 SCHEMA_JS = REPO_ROOT / "client" / "src" / "schema.js"
@@ -33,6 +38,7 @@ def test_vocabularies_agree() -> None:
         assert tuple(js[name]) == getattr(events, name), name
     assert tuple(js["PERSONAS"]) == PERSONAS and js["UNKNOWN_PERSONA"] == UNKNOWN
     assert tuple(js["ACK_ERRORS"]) == REJECTION_CODES
+    assert tuple(js["RETRYABLE_ERRORS"]) == RETRYABLE_CODES
     assert js["BATCH_FIELDS"] == list(_BATCH_FIELDS)
 
 

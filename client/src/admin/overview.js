@@ -35,6 +35,14 @@ function conversion(table) {
   if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, className: "muted", text: "No sessions in the last 24 hours." })));
 }
 
+function workerState(p) {
+  const workers = Object.entries(p.workers || {});
+  const stalled = workers.filter(([, w]) => w && w.stalled).map(([name, w]) => `${name}: ${w.reason}`);
+  if (p.backpressure) stalled.push("ingest answers busy (backlog at its bound)");
+  if (stalled.length) return `stalled: ${stalled.join("; ")}`;
+  return workers.length ? `ok (${workers.map(([name]) => name).join(", ")})` : "—";
+}
+
 function pipeline(p) {
   const stream = p.stream || {};
   const flusher = p.flusher || {};
@@ -46,6 +54,7 @@ function pipeline(p) {
     ["Last flush round", flusher.last_round_ms === undefined ? "—" : `${flusher.last_round_ms} ms`],
     ["Persona predictions", number(p.personas && p.personas.predictions)],
     ["Replay chunks stored", number(p.replay && p.replay.accepted)],
+    ["Workers", workerState(p)],
     ["Shopper connections", number(p.connections)],
   ];
   document.querySelector("[data-pipeline]").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));

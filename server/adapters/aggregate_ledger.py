@@ -1,0 +1,295 @@
+"""RedisAggregateLedger: aggregates in Redis hashes, applied with the round's XACK in one script.
+
+Why Redis and not MongoDB for the running counts: a Lua script is atomic, so a round's
+increments and the acknowledgement of its stream entries happen together or not at all.
+A flusher killed anywhere, a MongoDB error, or a retry after a claim can then neither lose
+nor double a count. MongoDB receives whole documents from the checkpoint
+(server/workers/checkpointer.py); writing one twice gives the same document.
+
+Keys (under the configured prefix; all listed in server/adapters/redis_keys.py):
+  agg:<kind>:<doc id>   one hash per session (s), visitor (v), heatmap bin (h), scroll doc (d)
+  agg:dirty             hashes changed since their last checkpoint
+  reach:<pvid>          a page view's deepest scroll bucket (counted once per view)
+  vw:<pvid>             a page view's viewport width (binning batches without a page event)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from server.pipeline.ledger import GEN_FIELD, STORED_FIELD, Op, RoundOps
+
+# ARGV[1] is a JSON document (see RedisAggregateLedger.commit). Returns JSON: {"ok": false}
+# when an entry is no longer pending for this consumer (claimed by another, or acknowledged),
+# in which case nothing was applied; else {"ok": true, "scroll": [[doc id, bucket, n], ...]}.
+_COMMIT = """
+local r = cjson.decode(ARGV[1])
+local p = r.p
+local stream = KEYS[1]
+for _, id in ipairs(r.ids) do
+  local owned = redis.call('XPENDING', stream, r.g, id, id, 1, r.c)
+  if #owned == 0 then return cjson.encode({ok = false}) end
+end
+local dirty_key = p .. 'agg:dirty'
+local function touch(key)
+  redis.call('HINCRBY', key, '_gen', 1)
+  redis.call('SADD', dirty_key, key)
+  redis.call('PERSIST', key)
+end
+local function apply(key, ops)
+  local changed = redis.call('EXISTS', key) == 0
+  for _, op in ipairs(ops) do
+    local kind, field, value = op[1], op[2], op[3]
+    if kind == 'I' then
+      if tonumber(value) ~= 0 then redis.call('HINCRBY', key, field, value); changed = true end
+    elseif kind == 'S' then
+      if redis.call('HGET', key, field) ~= value then
+        redis.call('HSET', key, field, value); changed = true
+      end
+    elseif kind == 'O' then
+      if redis.call('HSETNX', key, field, value) == 1 then changed = true end
+    else
+      local old = redis.call('HGET', key, field)
+      local new = tonumber(value)
+      local better = (old == false) or (kind == 'N' and new < tonumber(old))
+        or (kind ~= 'N' and new > tonumber(old))
+      if better then
+        redis.call('HSET', key, field, value)
+        if kind ~= 'Q' or old == false
+          or math.floor(new / 3600000) ~= math.floor(tonumber(old) / 3600000) then
+          changed = true
+        end
+      end
+    end
+  end
+  if changed then touch(key) elseif r.ttl > 0 and redis.call('TTL', key) > 0 then
+    redis.call('EXPIRE', key, r.ttl)
+  end
+end
+for _, k in ipairs(r.k) do
+  local skip = false
+  if k.vid ~= '' then
+    local erased = redis.call('GET', p .. 'erased:' .. k.vid)
+    if erased and tonumber(erased) >= k.rt then skip = true end
+  end
+  if not skip then apply(k.key, k.ops) end
+end
+local scroll = {}
+for _, m in ipairs(r.reach) do
+  local rk = p .. 'reach:' .. m[1]
+  local old = tonumber(redis.call('GET', rk) or '-1')
+  if m[3] > old then
+    redis.call('SET', rk, m[3], 'EX', r.view_ttl)
+    local key = m[2]
+    for b = old + 1, m[3] do redis.call('HINCRBY', key, 'reached.' .. b, 1) end
+    local meta = r.meta[key]
+    if meta then for _, op in ipairs(meta) do redis.call('HSETNX', key, op[2], op[3]) end end
+    touch(key)
+    table.insert(scroll, {key, old + 1, m[3]})
+  end
+end
+for _, w in ipairs(r.vw) do redis.call('SET', p .. 'vw:' .. w[1], w[2], 'EX', r.view_ttl) end
+for i = 1, #r.ids, 500 do
+  redis.call('XACK', stream, r.g, unpack(r.ids, i, math.min(i + 499, #r.ids)))
+end
+return cjson.encode({ok = true, scroll = scroll})
+"""
+
+# After a checkpoint wrote these generations: forget the hashes that did not change since,
+# and let them expire (they are in MongoDB now). ARGV: ttl, then key, gen, stored pairs.
+_SETTLE = """
+local settled = 0
+for i = 2, #ARGV, 3 do
+  local key = ARGV[i]
+  if redis.call('EXISTS', key) == 1 then
+    if ARGV[i + 2] == '1' then redis.call('HSET', key, '_ck', '1') end
+    if redis.call('HGET', key, '_gen') == ARGV[i + 1] then
+      redis.call('SREM', KEYS[1], key)
+      redis.call('EXPIRE', key, ARGV[1])
+      settled = settled + 1
+    end
+  else
+    redis.call('SREM', KEYS[1], key)
+  end
+end
+return settled
+"""
+
+# Fold a stored document into a hash that restarted from nothing, once (flag: _ck).
+_MERGE_ONCE = """
+if redis.call('HEXISTS', KEYS[1], '_ck') == 1 then return 0 end
+local ops = cjson.decode(ARGV[1])
+for _, op in ipairs(ops) do
+  local kind, field, value = op[1], op[2], op[3]
+  local old = redis.call('HGET', KEYS[1], field)
+  local replace = old == false
+    or (kind == 'N' and tonumber(value) < tonumber(old))
+    or (kind == 'X' and tonumber(value) > tonumber(old))
+  if kind == 'I' then redis.call('HINCRBY', KEYS[1], field, value)
+  elseif replace then redis.call('HSET', KEYS[1], field, value)
+  end
+end
+redis.call('HSET', KEYS[1], '_ck', '1')
+redis.call('HINCRBY', KEYS[1], '_gen', 1)
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('PERSIST', KEYS[1])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    ok: bool  # False: another consumer owns (or acknowledged) an entry; nothing was applied
+    scroll: dict[str, dict[int, int]]  # scroll document -> bucket -> views newly reaching it
+
+
+@dataclass(frozen=True)
+class LedgerHash:
+    key: str
+    kind: str
+    doc_id: str
+    fields: dict[str, str]
+
+    @property
+    def gen(self) -> str:
+        return self.fields.get(GEN_FIELD, "0")
+
+    @property
+    def stored(self) -> bool:
+        return STORED_FIELD in self.fields
+
+
+class RedisAggregateLedger:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, *, hash_ttl_s: int = 6 * 3600,
+        view_ttl_s: int = 86_400,
+    ) -> None:  # fmt: skip
+        self.redis = client
+        self.prefix = prefix
+        self.hash_ttl_s = hash_ttl_s
+        self.view_ttl_s = view_ttl_s
+        self.dirty_key = prefix + "agg:dirty"
+        self.lock_key = prefix + "agg:checkpoint-lock"
+        self._commit = client.register_script(_COMMIT)
+        self._settle = client.register_script(_SETTLE)
+        self._merge = client.register_script(_MERGE_ONCE)
+        self._release = client.register_script(_RELEASE)
+
+    def key(self, kind: str, doc_id: str) -> str:
+        return f"{self.prefix}agg:{kind}:{doc_id}"
+
+    def split_key(self, key: str) -> tuple[str, str]:
+        kind, _, doc_id = key[len(self.prefix) + len("agg:") :].partition(":")
+        return kind, doc_id
+
+    async def viewports(self, pvids: Sequence[str]) -> dict[str, int]:
+        """Widths of page views whose `page` event came in an earlier round."""
+        if not pvids:
+            return {}
+        raw = await self.redis.mget([f"{self.prefix}vw:{pvid}" for pvid in pvids])
+        return {pvid: int(v) for pvid, v in zip(pvids, raw, strict=True) if v is not None}
+
+    async def commit(
+        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str], ops: RoundOps
+    ) -> CommitResult:
+        """Apply a round's ops and acknowledge its entries, atomically."""
+        request = {
+            "p": self.prefix, "g": group, "c": consumer, "ids": list(entry_ids),
+            "ttl": self.hash_ttl_s, "view_ttl": self.view_ttl_s,
+            "k": [
+                {"key": self.key(k.kind, k.doc_id), "vid": k.vid, "rt": k.received_ms,
+                 "ops": [list(op) for op in k.ops]}
+                for k in ops.keys
+            ],
+            "reach": [[m.pvid, self.key("d", m.doc_id), m.bucket] for m in ops.scroll_marks],
+            "meta": {self.key("d", doc_id): [list(op) for op in meta]
+                     for doc_id, meta in ops.scroll_meta.items()},
+            "vw": [[pvid, width] for pvid, width in ops.viewports.items()],
+        }  # fmt: skip
+        reply = orjson.loads(await self._commit(keys=[stream], args=[orjson.dumps(request)]))
+        scroll: dict[str, dict[int, int]] = {}
+        for key, low, high in reply.get("scroll") or ():
+            counts = scroll.setdefault(self.split_key(key)[1], {})
+            for bucket in range(int(low), int(high) + 1):
+                counts[bucket] = counts.get(bucket, 0) + 1
+        return CommitResult(bool(reply["ok"]), scroll)
+
+    async def dirty(self, limit: int) -> list[str]:
+        """Up to `limit` hashes changed since their last checkpoint."""
+        keys: list[str] = []
+        cursor = 0
+        while True:
+            cursor, batch = await self.redis.sscan(self.dirty_key, cursor, count=1000)
+            keys.extend(_text(key) for key in batch)
+            if cursor == 0 or len(keys) >= limit:
+                return list(dict.fromkeys(keys))[:limit]
+
+    async def read(self, keys: Sequence[str]) -> list[LedgerHash]:
+        """The hashes' fields (a key erased meanwhile comes back with no fields)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        hashes = []
+        for key, fields in zip(keys, replies, strict=True):
+            kind, doc_id = self.split_key(key)
+            hashes.append(
+                LedgerHash(key, kind, doc_id, {_text(f): _text(v) for f, v in fields.items()})
+            )
+        return hashes
+
+    async def settle(self, written: Sequence[tuple[LedgerHash, bool]]) -> int:
+        """Mark what a checkpoint wrote: (hash as read, whether MongoDB now holds it)."""
+        if not written:
+            return 0
+        settled = 0
+        for start in range(0, len(written), 1000):
+            args: list[Any] = [self.hash_ttl_s]
+            for item, stored in written[start : start + 1000]:
+                args.extend((item.key, item.gen, "1" if stored else "0"))
+            settled += int(await self._settle(keys=[self.dirty_key], args=args))
+        return settled
+
+    async def merge_once(self, key: str, ops: Sequence[Op]) -> bool:
+        """Fold a stored document into `key` unless that was done already."""
+        payload = orjson.dumps([list(op) for op in ops])
+        return bool(await self._merge(keys=[key, self.dirty_key], args=[payload]))
+
+    async def lock(self, lease_ms: int) -> str | None:
+        """Take the checkpoint lease (one checkpoint or erasure at a time); None if taken."""
+        token = secrets.token_hex(8)
+        if await self.redis.set(self.lock_key, token, nx=True, px=lease_ms):
+            return token
+        return None
+
+    async def unlock(self, token: str) -> None:
+        await self._release(keys=[self.lock_key], args=[token])
+
+    async def forget(self, keys: Sequence[str]) -> int:
+        """Delete hashes (erasure): they leave the dirty set too."""
+        if not keys:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(keys), 500):
+                pipe.delete(*keys[start : start + 500])
+                pipe.srem(self.dirty_key, *keys[start : start + 500])
+            replies = await pipe.execute()
+        return sum(int(n) for n in replies[::2])
+
+    async def backlog(self) -> int:
+        return int(await self.redis.scard(self.dirty_key))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
