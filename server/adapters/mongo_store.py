@@ -133,3 +133,30 @@ class MongoStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+# mongoeco turns a list filter into one SQL expression per element and refuses 500 or more
+# ("Expression tree is too large", an sqlite3 error, not a PyMongoError; DESIGN.md §2).
+# Every list-valued filter goes through these helpers, on real MongoDB too (it costs nothing).
+MAX_LIST_FILTER = 400
+
+
+def list_chunks(values: Iterable[Any], size: int = MAX_LIST_FILTER) -> list[list[Any]]:
+    """Split the values of a list filter into pieces the embedded engine serves."""
+    unique = list(dict.fromkeys(values))
+    return [unique[start : start + size] for start in range(0, len(unique), size)]
+
+
+async def find_in(
+    collection: Any,
+    field_name: str,
+    values: Iterable[Any],
+    query: dict[str, Any] | None = None,
+    projection: Any = None,
+) -> list[dict[str, Any]]:
+    """`find({field: {"$in": values}, **query})`, in chunks; documents in no particular order."""
+    found: list[dict[str, Any]] = []
+    for chunk in list_chunks(values):
+        cursor = collection.find({**(query or {}), field_name: {"$in": chunk}}, projection)
+        found.extend(await cursor.to_list())
+    return found
