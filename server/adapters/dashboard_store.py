@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from server.adapters.event_store import HEATMAP_BINS, SESSIONS
-from server.adapters.mongo_store import MongoStore
+from server.adapters.mongo_store import MAX_LIST_FILTER, MongoStore, find_in, list_chunks
 from server.adapters.persona_store import PERSONA_HISTORY
 from server.adapters.shop_store import ORDERS
 
@@ -70,10 +70,10 @@ class DashboardReads:
 
     async def persona_changes(self, sids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Per session, the predictions that changed the shown persona, oldest first."""
-        if not sids:
-            return {}
-        cursor = self.history.find(
-            {"sid": {"$in": list(sids)}, "changed": True},
+        return await _by_sid_oldest_first(
+            self.history,
+            sids,
+            {"changed": True},
             {
                 "_id": 0,
                 "sid": 1,
@@ -85,53 +85,69 @@ class DashboardReads:
                 "source": 1,
                 "model_version": 1,
             },
-        ).sort("at", 1)
-        return _by_sid(await cursor.to_list())
+        )
 
     async def exposures_of(self, sids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Per session, the adaptations shown, oldest first."""
-        if not sids:
-            return {}
-        cursor = self.exposures.find(
-            {"sid": {"$in": list(sids)}},
+        return await _by_sid_oldest_first(
+            self.exposures,
+            sids,
+            {},
             {"_id": 0, "sid": 1, "at": 1, "adaptation": 1, "persona": 1, "arm": 1},
-        ).sort("at", 1)
-        return _by_sid(await cursor.to_list())
+        )
 
     async def order_totals(self, vids: Sequence[str], sids: Sequence[str]) -> dict[str, int]:
-        """Per session, the total of the orders placed in it (cents)."""
-        if not vids:
+        """Per session, the total of the orders placed in it (cents).
+
+        The visitors are looked up by the (vid, created_at) index, in chunks; the sessions
+        are a second list filter while they fit one, else they are matched here.
+        """
+        if not vids or not sids:
             return {}
-        cursor = self.orders.find(
-            {"vid": {"$in": list(set(vids))}, "session_id": {"$in": list(sids)}},
-            {"session_id": 1, "total_cents": 1},
-        )
+        wanted = list(dict.fromkeys(sids))
+        query = {"session_id": {"$in": wanted}} if len(wanted) <= MAX_LIST_FILTER else {}
+        orders = await find_in(self.orders, "vid", vids, query, {"session_id": 1, "total_cents": 1})
+        sessions = set(wanted)
         totals: dict[str, int] = defaultdict(int)
-        for order in await cursor.to_list():
-            totals[order["session_id"]] += int(order.get("total_cents", 0))
+        for order in orders:
+            if order.get("session_id") in sessions:
+                totals[order["session_id"]] += int(order.get("total_cents", 0))
         return dict(totals)
 
     async def orders_since(self, vids: Sequence[str], since: datetime) -> list[dict[str, Any]]:
         """Orders of these visitors since `since` (the (vid, created_at) index)."""
         if not vids:
             return []
-        cursor = self.orders.find(
-            {"vid": {"$in": list(set(vids))}, "created_at": {"$gte": since}},
+        return await find_in(
+            self.orders,
+            "vid",
+            vids,
+            {"created_at": {"$gte": since}},
             {"persona": 1, "arm": 1, "total_cents": 1, "session_id": 1},
         )
-        docs: list[dict[str, Any]] = await cursor.to_list()
-        return docs
 
     async def heatmap_pages(self, days: Sequence[str]) -> list[str]:
         """Pages with heatmap data on these days (bins are few: one per day and filter set)."""
-        paths = await self.heatmap_bins.distinct("path", {"day": {"$in": list(days)}})
-        return sorted(str(path) for path in paths)
+        paths: set[str] = set()
+        for chunk in list_chunks(days):
+            found = await self.heatmap_bins.distinct("path", {"day": {"$in": chunk}})
+            paths.update(str(path) for path in found)
+        return sorted(paths)
 
 
-def _by_sid(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+async def _by_sid_oldest_first(
+    collection: Any, sids: Sequence[str], query: dict[str, Any], projection: dict[str, int]
+) -> dict[str, list[dict[str, Any]]]:
+    """Documents of these sessions grouped by `sid`, each group sorted by `at`.
+
+    A session's documents all come from the one chunk that holds its sid, sorted there by
+    the database: each group is what one unchunked query sorted by `at` gives.
+    """
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in docs:
-        grouped[doc["sid"]].append(doc)
+    for chunk in list_chunks(sids):
+        cursor = collection.find({**query, "sid": {"$in": chunk}}, projection).sort("at", 1)
+        for doc in await cursor.to_list():
+            grouped[doc["sid"]].append(doc)
     return dict(grouped)
 
 

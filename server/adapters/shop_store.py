@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cmp_to_key
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ import orjson
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from server.adapters.mongo_store import IndexSpec, MongoStore
+from server.adapters.mongo_store import MAX_LIST_FILTER, IndexSpec, MongoStore, find_in, list_chunks
 from server.domain.cart import CartTotals
 from server.domain.catalog import PAGE_SIZE, Product, discounted_price, sort_spec
-from server.domain.coupons import Coupon, check_coupon, normalise_code
+from server.domain.coupons import Coupon, as_utc, check_coupon, normalise_code
 from server.domain.errors import NotFound
 
 PRODUCTS = "products"
@@ -69,6 +70,44 @@ async def insert_ignoring_duplicates(collection: Any, documents: list[dict[str, 
     except BulkWriteError as error:
         if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
             raise
+
+
+def _sort_rank(value: Any) -> int:
+    """MongoDB's order between types, for the scalars documents are sorted by here."""
+    if value is None:
+        return 0  # a missing field sorts as null
+    if isinstance(value, bool):
+        return 4
+    if isinstance(value, int | float):
+        return 1
+    if isinstance(value, str):
+        return 2
+    if isinstance(value, datetime):
+        return 5
+    return 3
+
+
+def _compare_values(left: Any, right: Any) -> int:
+    rank_left, rank_right = _sort_rank(left), _sort_rank(right)
+    if rank_left != rank_right:
+        return -1 if rank_left < rank_right else 1
+    if isinstance(left, datetime):  # the embedded engine may hand back naive UTC datetimes
+        left, right = as_utc(left), as_utc(right)
+    try:
+        return -1 if left < right else 1 if left > right else 0
+    except TypeError:
+        return 0
+
+
+def compare_by_spec(
+    left: Mapping[str, Any], right: Mapping[str, Any], spec: list[tuple[str, int]]
+) -> int:
+    """Compare two documents the way `sort(spec)` orders them (for top-level fields)."""
+    for key, direction in spec:
+        order = _compare_values(left.get(key), right.get(key))
+        if order:
+            return order * direction
+    return 0
 
 
 @dataclass(frozen=True)
@@ -128,7 +167,7 @@ class CatalogStore:
         ids = list(product_ids)
         if not ids:
             return {}
-        docs = await self._products.find({"_id": {"$in": ids}}).to_list()
+        docs = await find_in(self._products, "_id", ids)
         return {doc["_id"]: Product.from_document(doc) for doc in docs}
 
     async def search(
@@ -170,12 +209,7 @@ class CatalogStore:
         one_per_category: bool = False,
     ) -> list[Product]:  # fmt: skip
         """The first products of some categories by a sort, skipping excluded ids."""
-        query: dict[str, Any] = {"category": {"$in": categories}}
-        if exclude:
-            query["_id"] = {"$nin": sorted(exclude)}
-        if sort == "discount":
-            query["discount_percent"] = {"$gt": 0}
-        docs = await self._products.find(query).sort(sort_spec(sort)).limit(60).to_list()
+        docs = await self._first_in_categories(categories, sort, sorted(exclude), 60)
         picked: list[Product] = []
         used: set[str] = set()
         for doc in docs:
@@ -187,6 +221,33 @@ class CatalogStore:
             if len(picked) == limit:
                 break
         return picked
+
+    async def _first_in_categories(
+        self, categories: list[str], sort: str, exclude: list[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """`find({category: {$in}, _id: {$nin}}).sort(sort_spec(sort)).limit(limit)`, chunked.
+
+        Each chunk of categories gives its own first `limit`; merged and sorted again here
+        (sort_spec ends with _id: a total order) they give the unchunked query's first ones.
+        An exclusion list too long for one filter is applied here instead, each chunk then
+        reading as many more documents as it could drop.
+        """
+        query: dict[str, Any] = {}
+        if exclude and len(exclude) <= MAX_LIST_FILTER:
+            query["_id"] = {"$nin": exclude}
+        if sort == "discount":
+            query["discount_percent"] = {"$gt": 0}
+        dropped = set(exclude) if "_id" not in query else set()
+        spec = sort_spec(sort)
+        docs: list[dict[str, Any]] = []
+        chunks = list_chunks(categories)
+        for chunk in chunks:
+            cursor = self._products.find({"category": {"$in": chunk}, **query}).sort(spec)
+            found = await cursor.limit(limit + len(dropped)).to_list()
+            docs.extend(doc for doc in found if doc["_id"] not in dropped)
+        if len(chunks) > 1:
+            docs.sort(key=cmp_to_key(lambda a, b: compare_by_spec(a, b, spec)))
+        return docs[:limit]
 
     async def featured(self, limit: int = 8) -> list[Product]:
         docs = await self._products.find({}).sort("popularity", -1).limit(limit).to_list()
