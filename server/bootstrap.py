@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,21 +31,24 @@ from server.adapters.persona_store import (
 )
 from server.adapters.privacy_store import ConsentStore, privacy_retention
 from server.adapters.redis_buffer import RedisEventBuffer
-from server.adapters.replay_store import REPLAY_INDEXES, replay_retention
+from server.adapters.replay_store import REPLAY_CHUNKS, REPLAY_INDEXES, replay_retention
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
+    EXPOSURES,
     SHOP_INDEXES,
     CartStore,
     CatalogStore,
     CouponStore,
     OrderStore,
 )
+from server.adapters.write_queue import RedisWriteQueue
 from server.pipeline.batch_schema import Limits
 from server.pipeline.ingest import Ingest
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import Checkpointer
 from server.workers.child import WorkerProcess
 from server.workers.consumer import Heartbeat, Worker, supervise
+from server.workers.document_writer import DocumentWriter
 from server.workers.flusher import GROUP as FLUSH_GROUP
 from server.workers.flusher import Flusher
 from server.workers.personas import GROUP as PERSONA_GROUP
@@ -54,6 +58,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = REPO_ROOT / "server" / "seed" / "catalog.json"
 REDIS_POOL_SIZE = 256
+WRITE_STREAM = "writes"  # replay chunks and exposures on their way to MongoDB
 
 
 @dataclass
@@ -180,14 +185,36 @@ async def start_services(
         wire_personas(services, services.extras["notifier"], workers=workers)
         wire_experiments(services, workers=workers)
         if settings.workers.mode == "process" and not worker_process:
-            child = WorkerProcess(settings, services.redis_url)
-            services.worker_process = child
-            await child.start()
-            services.tasks.append(asyncio.create_task(child.supervise(), name="worker-process"))
+            await start_worker_process(services)
     except BaseException:
         await stop_services(services)
         raise
     return services
+
+
+async def start_worker_process(services: Services) -> None:
+    """Start the workers' child process once the model exists; serve once they run."""
+    await asyncio.shield(services.extras["model"])  # trained once, not by both processes
+    child = WorkerProcess(services.settings, services.redis_url)
+    services.worker_process = child
+    since = time.time()
+    await child.start()
+    expected = expected_workers(services.settings)
+    heartbeat: Heartbeat = services.extras["heartbeat"]
+
+    async def started(since: float) -> bool:
+        beats = await heartbeat.read()
+        return all(float(beats.get(name, {}).get("started_at", 0)) >= since for name in expected)
+
+    if not await child.wait_ready(started, since):
+        services.startup_messages.append("the worker process is not ready yet (see its log)")
+    services.tasks.append(asyncio.create_task(child.supervise(), name="worker-process"))
+
+
+def expected_workers(settings: Settings) -> tuple[str, ...]:
+    """The workers a deployment with these settings runs somewhere (what /healthz expects)."""
+    flusher = ("flusher", "checkpointer") if settings.flusher.enabled else ()
+    return ("writer", *flusher) + (("personas",) if settings.personas.enabled else ())
 
 
 def runs_workers(settings: Settings, worker_process: bool) -> bool:
@@ -213,11 +240,27 @@ def wire_pipeline(services: Services, *, workers: bool) -> None:
         settings.experiments.force_arm,
         unavailable_errors=(aioredis.RedisError, OSError),
     )
-    services.extras.update(
-        buffer=buffer, events=events, ingest=ingest, ledger=ledger, heartbeat=heartbeat
+    write_queue = RedisWriteQueue(services.redis, prefix, WRITE_STREAM, settings.redis.max_backlog)
+    write_buffer = RedisEventBuffer(
+        services.redis, prefix, WRITE_STREAM, settings.redis.max_backlog
     )
+    services.extras.update(
+        buffer=buffer, events=events, ingest=ingest, ledger=ledger, heartbeat=heartbeat,
+        write_queue=write_queue, write_buffer=write_buffer,
+    )  # fmt: skip
     if not workers:
         return
+    writer = DocumentWriter(
+        write_queue,
+        write_buffer,
+        services.store,
+        collections=frozenset({REPLAY_CHUNKS, EXPOSURES}),
+        erased=erased_since(services),
+        claim_idle_ms=settings.flusher.claim_idle_ms,
+        heartbeat=heartbeat,
+    )
+    services.extras["document_writer"] = writer
+    start_worker(services, writer)
     if settings.flusher.enabled:
         flusher = make_flusher(services)
         checkpointer = Checkpointer(

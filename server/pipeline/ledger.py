@@ -12,6 +12,7 @@ them); any other value is stored as "j:" + JSON. Datetimes are epoch millisecond
 from __future__ import annotations
 
 import hashlib
+import math
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -56,6 +57,10 @@ def encode_value(value: Any) -> str:
         return str(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        # Plain too: the commit script compares MAX/MIN values with tonumber() (a scroll
+        # depth is a fraction); "j:0.45" made it fail on every retry of the round.
+        return repr(value)
     return "j:" + orjson.dumps(value).decode()
 
 
@@ -236,7 +241,8 @@ def plan_frames(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
         records = [
             {
                 "pvid": i.batch["pvid"], "seq": i.batch["seq"], "t0": i.batch["t0"],
-                "path": i.batch["path"], "rt": i.received_ms, "events": i.batch["events"],
+                "path": i.batch["path"], "rt": i.received_ms, "persona": i.persona,
+                "events": i.batch["events"],
             }
             for i in batches
         ]  # fmt: skip
@@ -245,6 +251,7 @@ def plan_frames(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
                 "_id": frame_id(sid, (i.entry_id for i in batches)),
                 "vid": batches[0].batch["vid"],
                 "sid": sid,
+                "arm": batches[0].arm,
                 "t0": min(i.batch["t0"] for i in batches),
                 "received_at": datetime.fromtimestamp(
                     min(i.received_ms for i in batches) / 1000, UTC
@@ -258,7 +265,11 @@ def plan_frames(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
 
 
 def frame_chunks(frame: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A frame's batches in the shape of one stored chunk each (replay, export, recount)."""
+    """A frame's batches in the shape of one stored chunk each (replay, export, recount).
+
+    Each also says the arm and the persona it was counted under, so the aggregates can be
+    recomputed from the raw events alone (tests/support/recompute.py).
+    """
     records = orjson.loads(zlib.decompress(frame["z"]))
     return [
         {
@@ -267,6 +278,7 @@ def frame_chunks(frame: Mapping[str, Any]) -> list[dict[str, Any]]:
             "seq": record["seq"], "t0": record["t0"], "path": record["path"],
             "received_at": datetime.fromtimestamp(record["rt"] / 1000, UTC),
             "n": len(record["events"]), "events": record["events"],
+            "arm": frame.get("arm"), "persona": record.get("persona", "unknown"),
         }
         for record in records
     ]  # fmt: skip

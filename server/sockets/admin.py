@@ -177,14 +177,13 @@ def start_admin_side(services: Services, sio: socketio.AsyncServer, track: Track
     )
     if settings.replay.enabled:
         writer = ReplayWriter(
-            replays,
+            services.extras["write_queue"],
             sio,
             max_bytes=settings.replay.max_chunk_bytes,
             chunks_per_second=settings.replay.chunks_per_second,
         )
         services.extras["replay_writer"] = writer
         track.replay = writer
-        services.tasks.append(asyncio.create_task(writer.run(), name="replay-writer"))
     publisher = AdminPublisher(sio, services)
     flusher = services.extras.get("flusher")
     if flusher is not None:

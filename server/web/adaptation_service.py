@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -106,11 +107,10 @@ async def log_exposures(
     except (aioredis.RedisError, OSError):
         return
     now = datetime.now(UTC)
-    docs = [
-        {"vid": vid, "sid": session_id, "at": now, "adaptation": name, "persona": persona,
-         "arm": arm, "path": path}
-        for name, new in zip(names, first_time, strict=True)
-        if new
-    ]  # fmt: skip
-    if docs:
-        await services.store[EXPOSURES].insert_many(docs, ordered=False)
+    queue = services.extras["write_queue"]
+    for name, new in zip(names, first_time, strict=True):
+        if new:  # once per visit and adaptation: that is also its id
+            doc = {"_id": f"{session_id}:{name}", "vid": vid, "sid": session_id, "at": now,
+                   "adaptation": name, "persona": persona, "arm": arm, "path": path}  # fmt: skip
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await queue.append(EXPOSURES, doc)

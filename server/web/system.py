@@ -8,6 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from quart import Blueprint, g
 
+from server.bootstrap import expected_workers
 from server.web.common import json_response, services, visitor
 from server.web.personas_view import current_persona
 from server.workers.health import pipeline_health
@@ -61,12 +62,11 @@ async def healthz() -> Any:
 async def pipeline_state(shop: Any) -> dict[str, Any]:
     """The workers' heartbeats, the stream's lag and backpressure (any process's workers)."""
     settings = shop.settings
-    expected = (("flusher", "checkpointer") if settings.flusher.enabled else ()) + (
-        ("personas",) if settings.personas.enabled else ()
-    )
+    expected = expected_workers(settings)
     return await pipeline_health(
         shop.extras["heartbeat"], shop.extras["buffer"], shop.extras["ledger"],
         expected=expected, stall_after_s=settings.workers.stall_after_s,
+        writes=shop.extras["write_buffer"],
     )  # fmt: skip
 
 

@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Awaitable, Callable
 
 from server.adapters.embedded_valkey import die_with_parent
 from server.settings import REPO_ROOT, SETTINGS_JSON_ENV, Settings
@@ -22,6 +24,7 @@ from server.settings import REPO_ROOT, SETTINGS_JSON_ENV, Settings
 log = logging.getLogger(__name__)
 
 RESTART_AFTER_S = 1.0
+READY_TIMEOUT_S = 90.0
 
 
 class WorkerProcess:
@@ -43,6 +46,19 @@ class WorkerProcess:
             cwd=REPO_ROOT, env=env, preexec_fn=die_with_parent,
         )  # fmt: skip
         log.info("worker process started (pid %d)", self.process.pid)
+
+    async def wait_ready(
+        self, workers_started_since: Callable[[float], Awaitable[bool]], since: float
+    ) -> bool:
+        """Wait until the child's workers report they are running (False: gave up)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.returncode is not None:
+                return False
+            if await workers_started_since(since):
+                return True
+            await asyncio.sleep(0.1)
+        return False
 
     async def supervise(self) -> None:
         """Start the child again whenever it ends (a crash must not stop the pipeline)."""

@@ -85,6 +85,7 @@ class Worker:
                 if not prepared:
                     await self.prepare()
                     prepared = True
+                    await self._beat()  # ready: /healthz and the web process see it now
                 await self.round()
                 self.stats.rounds += 1
                 self.stats.last_round_at = time.time()

@@ -15,7 +15,7 @@ from server.adapters.redis_buffer import RedisEventBuffer
 from server.workers.consumer import Heartbeat
 
 # Which work each worker is waiting on: a consumer group of the events stream, or the ledger.
-FLUSHER, PERSONAS, CHECKPOINTER = "flusher", "personas", "checkpointer"
+FLUSHER, PERSONAS, CHECKPOINTER, WRITER = "flusher", "personas", "checkpointer", "writer"
 
 
 async def pipeline_health(
@@ -25,6 +25,7 @@ async def pipeline_health(
     *,
     expected: tuple[str, ...],
     stall_after_s: float,
+    writes: RedisEventBuffer | None = None,
 ) -> dict[str, Any]:
     """Each expected worker's state, the stream's lag, and whether ingest pushes back."""
     beats = await heartbeat.read()
@@ -35,6 +36,9 @@ async def pipeline_health(
     if PERSONAS in expected:
         personas = await buffer.lag(PERSONAS)
         waiting[PERSONAS] = personas["lag"] + personas["pending"]
+    if writes is not None:
+        queued = await writes.lag(WRITER)
+        waiting[WRITER] = queued["lag"] + queued["pending"]
     workers: dict[str, Any] = {}
     for name in expected:
         state = dict(beats.get(name) or {})

@@ -1,24 +1,24 @@
-"""Replay writer: check rrweb chunks from /track, store them in small group commits, forward live.
+"""Replay intake: check rrweb chunks from /track, queue them for the workers, forward live.
 
-Why a batching writer rather than a second Redis stream: a chunk is stored exactly as it
-came (no aggregation to do later), so one hop fewer is simpler. Every `replay` emit waits
-for the insert_many that carries it, so the ack means "stored"; chunks arriving within a
-few milliseconds of each other, from any shopper, share one insert. A lost ack leads to a
-resend, which the `pvid:seq` id turns into a harmless duplicate.
+The web process only validates, compresses and appends each chunk to the write queue
+(Redis); the document writer (server/workers/document_writer.py) inserts them with one
+insert_many per round in the workers' process. The ack means "durable in Redis", as for
+tracker batches. A lost ack leads to a resend, which the `pvid:seq` dedupe set answers as
+a duplicate (and the `pvid:seq` id would turn into a harmless duplicate key anyway).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from pymongo.errors import PyMongoError
+import redis.asyncio as aioredis
 
-from server.adapters.replay_store import ReplayStore, chunk_document
+from server.adapters.replay_store import REPLAY_CHUNKS, chunk_document
+from server.adapters.write_queue import RedisWriteQueue
 from server.domain.events import ID_PATTERN
 from server.pipeline.rate_limit import TokenBucket
 
@@ -29,8 +29,6 @@ MAX_SEQ = 1_000_000
 MAX_EVENTS = 5000
 MAX_EVENT_TYPE = 100  # rrweb's EventType is 0..6; room for future kinds, not for junk
 MIN_TIMESTAMP, MAX_TIMESTAMP = 10**12, 10**13  # epoch milliseconds, as in tracker batches
-GROUP_WAIT_S = 0.02
-MAX_GROUP = 200
 BURST = 20
 
 
@@ -96,7 +94,6 @@ class ReplayStats:
     accepted: int = 0
     duplicates: int = 0
     bytes_in: int = 0
-    writes: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
@@ -104,7 +101,6 @@ class ReplayStats:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "bytes_in": self.bytes_in,
-            "writes": self.writes,
             "rejected": dict(self.rejected),
         }
 
@@ -112,19 +108,17 @@ class ReplayStats:
 class ReplayWriter:
     def __init__(
         self,
-        store: ReplayStore,
+        queue: RedisWriteQueue,
         notifier: Notifier | None,
         *,
         max_bytes: int,
         chunks_per_second: float,
     ) -> None:
-        self.store = store
+        self.queue = queue
         self.notifier = notifier
         self.max_bytes = max_bytes
         self.chunks_per_second = chunks_per_second
         self.stats = ReplayStats()
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self._wake = asyncio.Event()
 
     def new_bucket(self) -> TokenBucket:
         """A per-connection budget: a page's recorder sends a chunk every ~2 s."""
@@ -135,20 +129,21 @@ class ReplayWriter:
         return {"ok": False, "error": code}
 
     async def accept(self, vid: str, data: Any) -> dict[str, Any]:
-        """Validate, store (waiting for the write), forward to live watchers; return the ack."""
+        """Validate, queue for storage, forward to live watchers; return the ack."""
         try:
             chunk, raw = validate_chunk(data, self.max_bytes)
         except ReplayRejected as error:
             return self.reject(error.code)
         doc = chunk_document(vid, chunk, raw, datetime.now(UTC))
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((doc, future))
-        self._wake.set()
         try:
-            is_new = await future
-        except PyMongoError:
+            queued = await self.queue.append(
+                REPLAY_CHUNKS, doc, dedupe=(f"rseen:{chunk['pvid']}", str(chunk["seq"]))
+            )
+        except (aioredis.RedisError, OSError):
             return self.reject("unavailable")
-        if is_new:
+        if queued < 0:
+            return self.reject("busy")
+        if queued:
             self.stats.accepted += 1
             self.stats.bytes_in += len(raw)
             await self._forward(chunk)
@@ -165,36 +160,3 @@ class ReplayWriter:
             )
         except Exception:  # live watching is best effort; the chunk is stored
             log.warning("could not forward a replay chunk", exc_info=True)
-
-    async def run(self) -> None:
-        """Write queued chunks until cancelled: one insert_many per short window."""
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(GROUP_WAIT_S)  # let concurrent emits join this write
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            if not self._queue:
-                self._wake.clear()
-            if group:
-                await self._write(group)
-
-    async def _write(self, group: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
-        unique: dict[str, dict[str, Any]] = {}
-        for doc, _ in group:
-            unique.setdefault(doc["_id"], doc)  # a resend in the same window: one insert
-        try:
-            duplicates = await self.store.insert(list(unique.values()))
-            self.stats.writes += 1
-        except asyncio.CancelledError:
-            for _, future in group:
-                future.cancel()
-            raise
-        except PyMongoError as error:
-            log.warning("replay write failed", exc_info=True)
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for doc, future in group:
-            if not future.done():
-                first = unique.get(doc["_id"]) is doc
-                future.set_result(first and doc["_id"] not in duplicates)

@@ -115,7 +115,14 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
 
         await eventually(lambda: asyncio.sleep(0, len(forwarded) >= 2))
         assert [(c["pvid"], c["seq"]) for c in forwarded] == [(pvid, 0), (pvid, 1)]
-        stored = await app.services.extras["replays"].chunks.find({"sid": sid}).to_list()
+        # Stored by the document writer (a worker), from the write queue in Redis.
+        replays = app.services.extras["replays"].chunks
+
+        async def both_stored() -> list[dict[str, Any]] | None:
+            found: list[dict[str, Any]] = await replays.find({"sid": sid}).to_list()
+            return found if len(found) >= 2 else None
+
+        stored = await eventually(both_stored)
         assert sorted(doc["_id"] for doc in stored) == [f"{pvid}:0", f"{pvid}:1"]
         first = next(doc for doc in stored if doc["seq"] == 0)
         assert first["vid"] == vid and first["first_ts"] == T0 and first["n"] == 4
