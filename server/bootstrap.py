@@ -265,6 +265,7 @@ def wire_pipeline(services: Services, *, workers: bool) -> None:
         flusher = make_flusher(services)
         checkpointer = Checkpointer(
             ledger, events, every_s=settings.flusher.checkpoint_every_s,
+            max_share=settings.flusher.checkpoint_max_share,
             max_documents=settings.flusher.checkpoint_max_documents, heartbeat=heartbeat,
         )  # fmt: skip
         services.extras.update(flusher=flusher, checkpointer=checkpointer)

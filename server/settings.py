@@ -90,7 +90,8 @@ class FlusherSettings(_Section):
     read_count: int = Field(200, ge=1)
     max_round: int = Field(4000, ge=1)  # entries per round when behind
     claim_idle_ms: int = Field(30_000, ge=100)
-    checkpoint_every_s: float = Field(5.0, gt=0)  # aggregates into MongoDB this often
+    checkpoint_every_s: float = Field(1.0, gt=0)  # aggregates into MongoDB this often, at most
+    checkpoint_max_share: float = Field(0.25, gt=0, le=1)  # of the workers' time, at most
     checkpoint_max_documents: int = Field(3000, ge=1)  # per checkpoint pass
 
 

@@ -23,18 +23,39 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from server.pipeline.ledger import GEN_FIELD, STORED_FIELD, Op, RoundOps
+from server.pipeline.ledger import FIRST_WRITE_FIELD, GEN_FIELD, STORED_FIELD, Op, RoundOps
 
-# ARGV[1] is a JSON document (see RedisAggregateLedger.commit). Returns JSON: {"ok": false}
-# when an entry is no longer pending for this consumer (claimed by another, or acknowledged),
-# in which case nothing was applied; else {"ok": true, "scroll": [[doc id, bucket, n], ...]}.
+# One flush round, applied atomically with the XACK of its entries. Flat arguments (cheaper
+# for Lua than decoding one big JSON document): ARGV[1] is a small JSON header, then the
+# entry ids, then per document: key, vid, received ms, op count and (op, field, value)
+# triples; then scroll marks (pvid, key, bucket), scroll metadata (key, count, field/value
+# pairs) and viewports (pvid, width). Returns JSON: {"ok": false} when an entry is no longer
+# pending for this consumer (claimed by another, or acknowledged), in which case nothing
+# was applied; else {"ok": true, "scroll": [[doc key, lowest new bucket, highest], ...]}.
 _COMMIT = """
-local r = cjson.decode(ARGV[1])
-local p = r.p
-local stream = KEYS[1]
-for _, id in ipairs(r.ids) do
-  local owned = redis.call('XPENDING', stream, r.g, id, id, 1, r.c)
-  if #owned == 0 then return cjson.encode({ok = false}) end
+local h = cjson.decode(ARGV[1])
+local p, stream = h.p, KEYS[1]
+local at = 2
+local ids = {}
+for i = 1, h.n_ids do ids[i] = ARGV[at]; at = at + 1 end
+if #ids > 0 then
+  -- Usually one call: this consumer's pending entries in the round's range are the round.
+  local owned = redis.call('XPENDING', stream, h.g, h.lo, h.hi, #ids + 1, h.c)
+  local all = #owned == #ids
+  if all then
+    local wanted = {}
+    for _, id in ipairs(ids) do wanted[id] = true end
+    for _, entry in ipairs(owned) do
+      if not wanted[entry[1]] then all = false; break end
+    end
+  end
+  if not all then
+    for _, id in ipairs(ids) do
+      if #redis.call('XPENDING', stream, h.g, id, id, 1, h.c) == 0 then
+        return cjson.encode({ok = false})
+      end
+    end
+  end
 end
 local dirty_key = p .. 'agg:dirty'
 local function touch(key)
@@ -42,61 +63,96 @@ local function touch(key)
   redis.call('SADD', dirty_key, key)
   redis.call('PERSIST', key)
 end
-local function apply(key, ops)
-  local changed = redis.call('EXISTS', key) == 0
-  for _, op in ipairs(ops) do
-    local kind, field, value = op[1], op[2], op[3]
-    if kind == 'I' then
-      if tonumber(value) ~= 0 then redis.call('HINCRBY', key, field, value); changed = true end
-    elseif kind == 'S' then
-      if redis.call('HGET', key, field) ~= value then
-        redis.call('HSET', key, field, value); changed = true
-      end
-    elseif kind == 'O' then
-      if redis.call('HSETNX', key, field, value) == 1 then changed = true end
-    else
-      local old = redis.call('HGET', key, field)
-      local new = tonumber(value)
-      local better = (old == false) or (kind == 'N' and new < tonumber(old))
-        or (kind ~= 'N' and new > tonumber(old))
-      if better then
-        redis.call('HSET', key, field, value)
-        if kind ~= 'Q' or old == false
-          or math.floor(new / 3600000) ~= math.floor(tonumber(old) / 3600000) then
-          changed = true
+for _ = 1, h.n_keys do
+  local key, vid, rt, n = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  at = at + 4
+  local skip = false
+  if vid ~= '' then
+    local erased = redis.call('GET', p .. 'erased:' .. vid)
+    if erased and tonumber(erased) >= rt then skip = true end
+  end
+  if skip then
+    at = at + 3 * n
+  else
+    local changed = redis.call('EXISTS', key) == 0
+    local sets = {}
+    for _ = 1, n do
+      local kind, field, value = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+      at = at + 3
+      if kind == 'I' then
+        redis.call('HINCRBY', key, field, value); changed = true
+      elseif kind == 'F' then
+        redis.call('HINCRBYFLOAT', key, field, value); changed = true
+      elseif kind == 'S' then
+        sets[#sets + 1] = field; sets[#sets + 1] = value
+      elseif kind == 'O' then
+        if redis.call('HSETNX', key, field, value) == 1 then changed = true end
+      else
+        local old = redis.call('HGET', key, field)
+        local new = tonumber(value)
+        local better = (old == false) or (kind == 'N' and new < tonumber(old))
+          or (kind ~= 'N' and new > tonumber(old))
+        if better then
+          redis.call('HSET', key, field, value)
+          if kind ~= 'Q' or old == false
+            or math.floor(new / 3600000) ~= math.floor(tonumber(old) / 3600000) then
+            changed = true
+          end
         end
       end
     end
-  end
-  if changed then touch(key) elseif r.ttl > 0 and redis.call('TTL', key) > 0 then
-    redis.call('EXPIRE', key, r.ttl)
+    for i = 1, #sets, 400 do
+      local last = math.min(i + 399, #sets)
+      if not changed then
+        local fields = {}
+        for j = i, last, 2 do fields[#fields + 1] = sets[j] end
+        local olds = redis.call('HMGET', key, unpack(fields))
+        for j, old in ipairs(olds) do
+          if old ~= sets[i + 2 * j - 1] then changed = true; break end
+        end
+      end
+      redis.call('HSET', key, unpack(sets, i, last))
+    end
+    if changed then touch(key) elseif h.ttl > 0 and redis.call('TTL', key) > 0 then
+      redis.call('EXPIRE', key, h.ttl)
+    end
   end
 end
-for _, k in ipairs(r.k) do
-  local skip = false
-  if k.vid ~= '' then
-    local erased = redis.call('GET', p .. 'erased:' .. k.vid)
-    if erased and tonumber(erased) >= k.rt then skip = true end
-  end
-  if not skip then apply(k.key, k.ops) end
+local reach = {}
+for _ = 1, h.n_reach do
+  reach[#reach + 1] = {ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])}
+  at = at + 3
+end
+local meta = {}
+for _ = 1, h.n_meta do
+  local key, n = ARGV[at], tonumber(ARGV[at + 1])
+  meta[key] = {at + 2, n}
+  at = at + 2 + 2 * n
 end
 local scroll = {}
-for _, m in ipairs(r.reach) do
+for _, m in ipairs(reach) do
   local rk = p .. 'reach:' .. m[1]
   local old = tonumber(redis.call('GET', rk) or '-1')
   if m[3] > old then
-    redis.call('SET', rk, m[3], 'EX', r.view_ttl)
+    redis.call('SET', rk, m[3], 'EX', h.view_ttl)
     local key = m[2]
     for b = old + 1, m[3] do redis.call('HINCRBY', key, 'reached.' .. b, 1) end
-    local meta = r.meta[key]
-    if meta then for _, op in ipairs(meta) do redis.call('HSETNX', key, op[2], op[3]) end end
+    local fields = meta[key]
+    if fields then
+      for j = 0, fields[2] - 1 do
+        redis.call('HSETNX', key, ARGV[fields[1] + 2 * j], ARGV[fields[1] + 2 * j + 1])
+      end
+    end
     touch(key)
     table.insert(scroll, {key, old + 1, m[3]})
   end
 end
-for _, w in ipairs(r.vw) do redis.call('SET', p .. 'vw:' .. w[1], w[2], 'EX', r.view_ttl) end
-for i = 1, #r.ids, 500 do
-  redis.call('XACK', stream, r.g, unpack(r.ids, i, math.min(i + 499, #r.ids)))
+for _ = 1, h.n_vw do
+  redis.call('SET', p .. 'vw:' .. ARGV[at], ARGV[at + 1], 'EX', h.view_ttl)
+  at = at + 2
+end
+for i = 1, #ids, 500 do
+  redis.call('XACK', stream, h.g, unpack(ids, i, math.min(i + 499, #ids)))
 end
 return cjson.encode({ok = true, scroll = scroll})
 """
@@ -132,6 +188,7 @@ for _, op in ipairs(ops) do
     or (kind == 'N' and tonumber(value) < tonumber(old))
     or (kind == 'X' and tonumber(value) > tonumber(old))
   if kind == 'I' then redis.call('HINCRBY', KEYS[1], field, value)
+  elseif kind == 'F' then redis.call('HINCRBYFLOAT', KEYS[1], field, value)
   elseif replace then redis.call('HSET', KEYS[1], field, value)
   end
 end
@@ -145,6 +202,30 @@ return 1
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# Before inserting documents of hashes MongoDB does not hold yet: stamp each hash with the
+# first attempt's time unless an earlier attempt did; return each hash's stamp ('' if gone).
+_STAMP_FIRST_WRITE = """
+local stamps = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSETNX', key, ARGV[2], ARGV[1])
+    stamps[i] = redis.call('HGET', key, ARGV[2])
+  else
+    stamps[i] = ''
+  end
+end
+return stamps
+"""
+
+# Take the lease when it is free, or when the holder has the same owner name (ARGV[3], ends
+# with ':'): that holder is this process's previous life, which died holding it.
+_LOCK = """
+local held = redis.call('GET', KEYS[1])
+if held and (ARGV[3] == '' or string.sub(held, 1, #ARGV[3]) ~= ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 
@@ -185,6 +266,8 @@ class RedisAggregateLedger:
         self._settle = client.register_script(_SETTLE)
         self._merge = client.register_script(_MERGE_ONCE)
         self._release = client.register_script(_RELEASE)
+        self._lock = client.register_script(_LOCK)
+        self._stamp = client.register_script(_STAMP_FIRST_WRITE)
 
     def key(self, kind: str, doc_id: str) -> str:
         return f"{self.prefix}agg:{kind}:{doc_id}"
@@ -204,20 +287,28 @@ class RedisAggregateLedger:
         self, stream: str, group: str, consumer: str, entry_ids: Sequence[str], ops: RoundOps
     ) -> CommitResult:
         """Apply a round's ops and acknowledge its entries, atomically."""
-        request = {
-            "p": self.prefix, "g": group, "c": consumer, "ids": list(entry_ids),
-            "ttl": self.hash_ttl_s, "view_ttl": self.view_ttl_s,
-            "k": [
-                {"key": self.key(k.kind, k.doc_id), "vid": k.vid, "rt": k.received_ms,
-                 "ops": [list(op) for op in k.ops]}
-                for k in ops.keys
-            ],
-            "reach": [[m.pvid, self.key("d", m.doc_id), m.bucket] for m in ops.scroll_marks],
-            "meta": {self.key("d", doc_id): [list(op) for op in meta]
-                     for doc_id, meta in ops.scroll_meta.items()},
-            "vw": [[pvid, width] for pvid, width in ops.viewports.items()],
+        ids = sorted(entry_ids, key=_stream_order)
+        header = {
+            "p": self.prefix, "g": group, "c": consumer, "ttl": self.hash_ttl_s,
+            "view_ttl": self.view_ttl_s, "lo": ids[0] if ids else "-",
+            "hi": ids[-1] if ids else "+", "n_ids": len(ids), "n_keys": len(ops.keys),
+            "n_reach": len(ops.scroll_marks), "n_meta": len(ops.scroll_meta),
+            "n_vw": len(ops.viewports),
         }  # fmt: skip
-        reply = orjson.loads(await self._commit(keys=[stream], args=[orjson.dumps(request)]))
+        args: list[Any] = [orjson.dumps(header), *ids]
+        for k in ops.keys:
+            args.extend((self.key(k.kind, k.doc_id), k.vid, k.received_ms, len(k.ops)))
+            for op in k.ops:
+                args.extend(op)
+        for m in ops.scroll_marks:
+            args.extend((m.pvid, self.key("d", m.doc_id), m.bucket))
+        for doc_id, meta in ops.scroll_meta.items():
+            args.extend((self.key("d", doc_id), len(meta)))
+            for _, name, value in meta:
+                args.extend((name, value))
+        for pvid, width in ops.viewports.items():
+            args.extend((pvid, width))
+        reply = orjson.loads(await self._commit(keys=[stream], args=args))
         scroll: dict[str, dict[int, int]] = {}
         for key, low, high in reply.get("scroll") or ():
             counts = scroll.setdefault(self.split_key(key)[1], {})
@@ -261,15 +352,34 @@ class RedisAggregateLedger:
             settled += int(await self._settle(keys=[self.dirty_key], args=args))
         return settled
 
+    async def stamp_first_write(self, keys: Sequence[str], now_ms: int) -> dict[str, int]:
+        """Each hash's first-insert stamp (FIRST_WRITE_FIELD), set to `now_ms` where absent.
+
+        A hash erased meanwhile is left out."""
+        stamps: dict[str, int] = {}
+        for start in range(0, len(keys), 1000):
+            part = list(keys[start : start + 1000])
+            replies = await self._stamp(keys=part, args=[now_ms, FIRST_WRITE_FIELD])
+            for key, raw in zip(part, replies, strict=True):
+                if _text(raw):
+                    stamps[key] = int(_text(raw))
+        return stamps
+
     async def merge_once(self, key: str, ops: Sequence[Op]) -> bool:
         """Fold a stored document into `key` unless that was done already."""
         payload = orjson.dumps([list(op) for op in ops])
         return bool(await self._merge(keys=[key, self.dirty_key], args=[payload]))
 
-    async def lock(self, lease_ms: int) -> str | None:
-        """Take the checkpoint lease (one checkpoint or erasure at a time); None if taken."""
-        token = secrets.token_hex(8)
-        if await self.redis.set(self.lock_key, token, nx=True, px=lease_ms):
+    async def lock(self, lease_ms: int, owner: str = "") -> str | None:
+        """Take the checkpoint lease (one checkpoint or erasure at a time); None if taken.
+
+        With a stable `owner` (a process's name, e.g. VITRINE_FLUSHER_CONSUMER), a lease the
+        same owner still holds is taken over: that holder was this process before a crash
+        or a kill, and waiting out its lease would stop checkpoints for LEASE_MS.
+        """
+        token = f"{owner}:{secrets.token_hex(8)}" if owner else secrets.token_hex(8)
+        mine = f"{owner}:" if owner else ""
+        if await self._lock(keys=[self.lock_key], args=[token, lease_ms, mine]):
             return token
         return None
 
@@ -289,6 +399,11 @@ class RedisAggregateLedger:
 
     async def backlog(self) -> int:
         return int(await self.redis.scard(self.dirty_key))
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _text(value: Any) -> str:

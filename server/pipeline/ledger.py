@@ -26,6 +26,7 @@ from server.pipeline.aggregate import FlushPlan, StreamedBatch, Update
 
 # Ops understood by the commit script (server/adapters/aggregate_ledger.py).
 INC = "I"  # HINCRBY
+INC_FLOAT = "F"  # HINCRBYFLOAT (an amount that is not a whole number)
 MAX = "X"  # keep the larger number
 MIN = "N"  # keep the smaller number
 SET = "S"  # set the value
@@ -43,6 +44,10 @@ DATETIME_FIELDS = {
 # Hash fields the ledger keeps for itself, never copied into documents.
 GEN_FIELD = "_gen"  # bumped by every change: the checkpoint's generation number
 STORED_FIELD = "_ck"  # set once MongoDB holds a document for this hash
+# Epoch ms of the first attempt to insert this hash's document (kept by every later attempt
+# as the document's `updated_at`): a duplicate key whose stored `updated_at` is this stamp is
+# this hash's own insert by a checkpoint that died before settling, not an older document.
+FIRST_WRITE_FIELD = "_w"
 
 Op = tuple[str, str, str]  # (op, field, encoded value)
 
@@ -77,7 +82,9 @@ def update_ops(update: Update, *, quiet_max: frozenset[str] = frozenset()) -> li
     """One document's update as ledger ops (fields in `quiet_max` use MAX_HOURLY)."""
     ops: list[Op] = []
     for path, amount in update.inc.items():
-        ops.append((INC, path, encode_value(amount)))
+        if amount:  # adding nothing must not count as a change
+            whole = isinstance(amount, int) or float(amount).is_integer()
+            ops.append((INC if whole else INC_FLOAT, path, encode_value(amount)))
     for path, value in update.max.items():
         ops.append((MAX_HOURLY if path in quiet_max else MAX, path, encode_value(value)))
     for path, value in update.min.items():

@@ -8,12 +8,16 @@ the next pass writes the same (or a newer) whole document again: idempotent.
 
 A "new" document MongoDB already holds means its hash had expired and restarted from
 nothing: the stored document is folded into the hash once (RedisAggregateLedger.merge_once)
-and the sum is written by the next pass.
+and the sum is written by the next pass. Unless the stored one carries the hash's own
+first-insert stamp (FIRST_WRITE_FIELD, as its `updated_at`): then a pass died between
+writing and settling, and the document is replaced, not folded (which would count it twice).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,7 +32,10 @@ from server.workers.flusher import crash_point
 log = logging.getLogger(__name__)
 
 LEASE_MS = 120_000
-CRASH_POINTS = ("checkpoint_after_write", "checkpoint_after_settle")
+# The process's stable name (bootstrap gives it to the flusher beside this checkpointer):
+# with it, a restarted process takes over the lease its previous life died holding.
+OWNER_ENV = "VITRINE_FLUSHER_CONSUMER"
+CRASH_POINTS = ("checkpoint_after_stamp", "checkpoint_after_write", "checkpoint_after_settle")
 # (kind, documents written): e.g. the admin overview's live refresh
 OnCheckpoint = Callable[[dict[str, int]], Awaitable[None]]
 
@@ -41,24 +48,36 @@ class Checkpointer(Worker):
         ledger: RedisAggregateLedger,
         events: MongoEventStore,
         *,
-        every_s: float = 5.0,
+        every_s: float = 1.0,
+        max_share: float = 0.25,
         max_documents: int = 3000,
         heartbeat: Heartbeat | None = None,
+        owner: str | None = None,
     ) -> None:
         super().__init__(heartbeat=heartbeat, idle_s=every_s)
+        # Passes come every `every_s` while they are quick; a long pass (many documents
+        # changed: a busy shop) waits longer after it, so checkpoints take at most
+        # `max_share` of the process's time. Readers see aggregates a little later then;
+        # each document is rewritten less often, which is what makes them cheaper.
+        self.every_s = every_s
+        self.max_share = max_share
         self.ledger = ledger
         self.events = events
+        self.owner = os.environ.get(OWNER_ENV, "") if owner is None else owner
         self.max_documents = max_documents
         self.documents_written = 0
         self.merged = 0
 
     async def round(self) -> None:
+        started = time.monotonic()
         await self.checkpoint()
+        spent = time.monotonic() - started
+        self.idle_s = max(self.every_s, spent * (1 - self.max_share) / self.max_share)
         self.stats.waiting = await self.ledger.backlog()
 
     async def checkpoint(self) -> int:
         """One pass; returns the documents written (0 when another process holds the lease)."""
-        token = await self.ledger.lock(LEASE_MS)
+        token = await self.ledger.lock(LEASE_MS, self.owner)
         if token is None:
             return 0
         try:
@@ -86,23 +105,54 @@ class Checkpointer(Worker):
             await self.ledger.unlock(token)
 
     async def _write(self, hashes: list[LedgerHash]) -> set[str]:
-        """Write the documents; return the keys of "new" ones MongoDB already held."""
-        now = datetime.now(UTC)
+        """Write the documents; return the keys of "new" ones MongoDB already held.
+
+        A "new" document is inserted with its hash's first-insert stamp as `updated_at`. A
+        duplicate carrying that stamp was inserted by this hash before (a checkpoint that
+        died before settling): it is replaced, as a stored one, never folded in (that would
+        count it twice). Any other duplicate is older than the hash: held, to be folded.
+        """
+        now_ms = int(time.time() * 1000)
+        now = _at(now_ms)
+        stamps = await self.ledger.stamp_first_write(
+            [item.key for item in hashes if not item.stored], now_ms
+        )
+        crash_point("checkpoint_after_stamp")
         by_kind: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = defaultdict(
             lambda: ([], [])
         )
         keys_by_id: dict[tuple[str, str], str] = {}
         for item in hashes:
             doc = document_from_hash(item.kind, item.doc_id, item.fields)
-            doc["updated_at"] = now
             new, existing = by_kind[item.kind]
-            (existing if item.stored else new).append(doc)
+            if item.stored:
+                doc["updated_at"] = now
+                existing.append(doc)
+            else:
+                doc["updated_at"] = _at(stamps.get(item.key, now_ms))
+                new.append(doc)
             keys_by_id[(item.kind, item.doc_id)] = item.key
         held: set[str] = set()
         for kind, (new, existing) in by_kind.items():
-            for doc_id in await self.events.write_documents(kind, new, existing):
-                held.add(keys_by_id[(kind, doc_id)])
+            duplicates = await self.events.write_documents(kind, new, existing)
+            if not duplicates:
+                continue
+            mine = []
+            for doc in new:
+                if doc["_id"] in duplicates and await self._inserted_before(kind, doc):
+                    mine.append(doc)
+                elif doc["_id"] in duplicates:
+                    held.add(keys_by_id[(kind, doc["_id"])])
+            if mine:
+                await self.events.write_documents(kind, [], mine)
         return held
+
+    async def _inserted_before(self, kind: str, doc: dict[str, Any]) -> bool:
+        """Whether the stored document is this hash's own insert (it carries the stamp)."""
+        stored = await self.events.stored_document(kind, doc["_id"])
+        return stored is not None and _epoch_ms(stored.get("updated_at")) == _epoch_ms(
+            doc["updated_at"]
+        )
 
     async def _fold_stored(self, item: LedgerHash) -> None:
         stored = await self.events.stored_document(item.kind, item.doc_id)
@@ -115,6 +165,18 @@ class Checkpointer(Worker):
     def snapshot(self) -> dict[str, Any]:
         return {**self.stats.snapshot(), "documents_written": self.documents_written,
                 "merged": self.merged}  # fmt: skip
+
+
+def _at(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """A stored datetime as epoch ms (either engine; naive means UTC)."""
+    if not isinstance(value, datetime):
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return round(aware.timestamp() * 1000)
 
 
 def _gone(key: str) -> LedgerHash:

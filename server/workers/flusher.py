@@ -70,6 +70,7 @@ def crash_point(step: str) -> None:
 
 @dataclass
 class FlushCounts:
+    flushes: int = 0  # rounds that stored entries
     batches: int = 0
     events: int = 0
     duplicate_frames: int = 0
@@ -80,6 +81,7 @@ class FlushCounts:
 
     def snapshot(self) -> dict[str, Any]:
         return {
+            "flushes": self.flushes,
             "batches": self.batches,
             "events": self.events,
             "duplicate_frames": self.duplicate_frames,
@@ -193,6 +195,7 @@ class Flusher(Worker):
             log.warning("round of %d entries owned by another consumer; dropped", len(entries))
             return
         await self._drop_erased_meanwhile(vids, erased, frames)
+        self.counts.flushes += 1
         self.counts.batches += len(items)
         self.counts.events += plan.events
         self.counts.erased_batches += len(decoded) - len(kept)
@@ -214,4 +217,6 @@ class Flusher(Worker):
             await self.events.delete_frames([f["_id"] for f in frames if f["vid"] in late])
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.stats.snapshot(), **self.counts.snapshot()}
+        # write_ops: every MongoDB write of this process's event store (frames, checkpoints).
+        return {**self.stats.snapshot(), **self.counts.snapshot(),
+                "write_ops": self.events.write_ops}  # fmt: skip

@@ -1,9 +1,8 @@
 """Flushers as a process of their own, over the embedded store: the two-process benchmark.
 
-`python -m server worker flusher` needs a shared MongoDB (an embedded mongoeco store lives
-inside one process). The benchmark has none, so this process owns the embedded store and
-runs `--consumers` flushers in the consumer group "flusher", while two web processes
-(their own flushers off) ingest into the same Redis stream.
+Like `python -m server worker flusher`, with `--consumers` flushers in the consumer group
+"flusher" in one process (one checkpointer), over the embedded store's file, while two web
+processes (`[workers] mode = "none"`) ingest into the same Redis stream.
 """
 
 from __future__ import annotations
@@ -12,17 +11,18 @@ import argparse
 import asyncio
 import signal
 
-from server.bootstrap import make_flusher, start_services, stop_services
+from server.bootstrap import make_flusher, start_services, start_worker, stop_services
 from server.settings import load_settings
 
 
 async def main(consumers: int) -> None:
     settings = load_settings(flusher={"enabled": True}, personas={"enabled": False})
-    services = await start_services(settings, seed=False)
+    services = await start_services(settings, seed=False, worker_process=True)
     for i in range(1, consumers):
         flusher = make_flusher(services)
+        flusher.name = f"flusher{i}"
         services.extras[f"flusher{i}"] = flusher
-        services.tasks.append(asyncio.create_task(flusher.run(), name=f"flusher{i}"))
+        start_worker(services, flusher)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

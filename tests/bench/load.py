@@ -91,6 +91,8 @@ class PhaseResult:
     server_cpu_pct: float | None
     generator_cpu_pct: float
     probes: dict[str, Any]
+    worker_cpu_pct: float | None = None  # the workers' process (flusher, checkpointer, ...)
+    stream_lag: dict[str, Any] | None = None  # what the flusher had not stored at the end
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -99,6 +101,10 @@ class PhaseResult:
             "ack_p99_ms": self.p99_ms, "errors": self.errors,
             "server_cpu_pct": self.server_cpu_pct, "generator_cpu_pct": self.generator_cpu_pct,
         }  # fmt: skip
+        if self.worker_cpu_pct is not None:
+            out["worker_cpu_pct"] = self.worker_cpu_pct
+        if self.stream_lag is not None:
+            out["stream_lag"] = self.stream_lag
         return out
 
 
@@ -140,9 +146,12 @@ class Load:
     async def run(
         self, *, interval: float, warmup: float, duration: float, server_pids: Sequence[int] = (),
         probes: Sequence[dict[str, str]] = (), probe_url: str = "", probe_gap: float = 3.0,
+        worker_pids: Sequence[int] = (),
     ) -> PhaseResult:  # fmt: skip
         servers = [psutil.Process(pid) for pid in server_pids]
         cpu0 = [sum(s.cpu_times()[:2]) for s in servers]
+        workers = [psutil.Process(pid) for pid in worker_pids]
+        wcpu0 = [sum(w.cpu_times()[:2]) for w in workers]
         started = time.monotonic()
         n = len(self.generators)
         replies = await asyncio.gather(
@@ -155,6 +164,11 @@ class Load:
             round(sum(sum(s.cpu_times()[:2]) - c for s, c in zip(servers, cpu0, strict=True))
                   / wall * 100)
             if servers else None
+        )  # fmt: skip
+        worker_cpu = (
+            round(sum(sum(w.cpu_times()[:2]) - c for w, c in zip(workers, wcpu0, strict=True))
+                  / wall * 100)
+            if workers else None
         )  # fmt: skip
         latencies = [v for r in replies for v in r["latencies_ms"]]
         errors: dict[str, int] = {}
@@ -171,5 +185,5 @@ class Load:
             p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99), errors=errors,
             server_cpu_pct=server_cpu,
             generator_cpu_pct=round(sum(r["cpu_s"] for r in replies) / wall * 100),
-            probes=probe_out,
+            probes=probe_out, worker_cpu_pct=worker_cpu,
         )  # fmt: skip

@@ -138,6 +138,14 @@ def machine() -> dict[str, Any]:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "summary": summary}  # fmt: skip
 
 
+async def lag_in_seconds(redis_url: str, batches_per_s: float) -> dict[str, Any]:
+    """The flusher's lag at the end of a load, and how many seconds of that load it is."""
+    lag = await stream_lag(redis_url, "flusher")
+    entries = lag["lag"] + lag["pending"]
+    seconds = round(entries / batches_per_s, 2) if batches_per_s else None
+    return {"entries": entries, "seconds_of_traffic": seconds}
+
+
 async def stream_lag(redis_url: str, group: str) -> dict[str, int]:
     """Entries the group has not read yet plus those read and not acknowledged."""
     client = aioredis.Redis.from_url(redis_url)
@@ -165,6 +173,7 @@ class Bench:
     async def ingest_series(
         self, load: Load, urls: list[str], pids: list[int], idents: list[dict[str, str]],
         *, probes: list[dict[str, str]] | None = None, memory: bool = False,
+        worker_pids: list[int] | None = None, redis_url: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Connect the most shoppers once; run each count saturated and paced, largest first."""
         c = self.config
@@ -188,9 +197,11 @@ class Bench:
                 with_probes = probes if (mode == "paced" and count == c.persona_at) else []
                 result = await load.run(interval=interval, warmup=c.warmup_s,
                                         duration=c.persona_s if with_probes else c.duration_s,
-                                        server_pids=pids,
+                                        server_pids=pids, worker_pids=worker_pids or [],
                                         probes=with_probes or [], probe_url=urls[0],
                                         probe_gap=c.probe_gap_s)  # fmt: skip
+                if redis_url is not None:
+                    result.stream_lag = await lag_in_seconds(redis_url, result.batches_per_s)
                 phases[mode] = result.to_dict()
                 log(f"{count} shoppers {mode}: {phases[mode]}")
                 if with_probes:
@@ -235,9 +246,11 @@ class Bench:
             idents = await shopper_identities(server.url, max(c.counts) + c.probes)
             shoppers, probes = idents[: max(c.counts)], idents[max(c.counts) :]
             start_health, started = await health(server.url), time.monotonic()
+            worker_pid = int(start_health["workers"]["flusher"]["pid"])
             self.result["ingest"] = await self.ingest_series(
-                load, [server.url], [pid], shoppers, probes=probes, memory=True
-            )
+                load, [server.url], [pid], shoppers, probes=probes, memory=True,
+                worker_pids=[worker_pid], redis_url=valkey.url,
+            )  # fmt: skip
             end_health, elapsed = await health(server.url), time.monotonic() - started
             self.result["flush"] = await self._flush(valkey, start_health, end_health, elapsed)
             log(f"flush {self.result['flush']}")
@@ -246,8 +259,9 @@ class Bench:
 
     async def _flush(self, valkey: EmbeddedValkey, start: dict[str, Any], end: dict[str, Any],
                      elapsed: float) -> dict[str, Any]:  # fmt: skip
-        flushed = end["flusher"]["events"] - start["flusher"]["events"]
-        writes = end["flusher"].get("write_ops", 0) - start["flusher"].get("write_ops", 0)
+        flushed = end["workers"]["flusher"]["events"] - start["workers"]["flusher"]["events"]
+        writes = end["workers"]["flusher"]["write_ops"] - start["workers"]["flusher"]["write_ops"]
+        rounds = end["workers"]["flusher"]["flushes"] - start["workers"]["flusher"]["flushes"]
         accepted = end["ingest"]["accepted_events"] - start["ingest"]["accepted_events"]
         batches = end["ingest"]["accepted_batches"] - start["ingest"]["accepted_batches"]
         lag = await stream_lag(valkey.url, "flusher")
@@ -259,6 +273,8 @@ class Bench:
             "events_per_s": round(rate), "seconds": round(elapsed, 1), "flushed_events": flushed,
             "accepted_events": accepted,
             "write_ops_per_1000_events": round(writes / flushed * 1000, 2) if flushed else None,
+            "flush_rounds": rounds, "write_ops": writes,
+            "write_ops_per_round": round(writes / rounds, 2) if rounds else None,
             "stream_lag_end": {"entries": entries, "events": round(entries * per_batch),
                                "drain_s": round(entries * per_batch / rate) if rate else None},
             "persona_lag_end": personas,
@@ -278,7 +294,7 @@ class Bench:
     async def start_two(self, valkey: EmbeddedValkey) -> tuple[list[Any], FlusherProcess]:
         """Two web processes (ingest, persona workers) and one process with two flushers."""
         prefix = "bench2:"
-        web = {"VITRINE_FLUSHER__ENABLED": "false"}
+        web = {"VITRINE_WORKERS__MODE": "none"}
         flushers = FlusherProcess(server_env(self.work / "p2-store", valkey.url, prefix),
                                   self.work / "p2-flushers.log", consumers=2)  # fmt: skip
         envs = [server_env(self.work / f"p2-web{i}", valkey.url, prefix, **web) for i in range(2)]

@@ -109,7 +109,11 @@ async def admin_page(browser: Any, url: str, width: int = 1600) -> Any:
 async def ensure_persona_change(app: VitrineApp, sid: str, vid: str) -> None:
     """The worker records changes on its own schedule; make sure the session has one."""
     history = app.services.store["persona_history"]
+    exposures = app.services.store["exposures"]
     if await history.count_documents({"sid": sid, "changed": True}):
+        # The adaptation shown with it is stored by the workers' document writer, from the
+        # write queue: wait for it rather than read the replay before it lands.
+        await eventually(lambda: exposures.count_documents({"sid": sid}))
         return
     chunks = await app.services.extras["replays"].of_session(sid, vid)
     middle = (chunks[0]["first_ts"] + chunks[-1]["last_ts"]) / 2000

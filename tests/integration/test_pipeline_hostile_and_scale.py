@@ -16,6 +16,7 @@ import socketio
 from pymongo import AsyncMongoClient
 
 from server.adapters.embedded_valkey import EmbeddedValkey
+from server.pipeline.ledger import frame_chunks
 from server.settings import REPO_ROOT
 from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
 from tests.support.batches import batch, moves, page_event, page_view_id
@@ -87,7 +88,7 @@ async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
             return await stored_event_count(app) == len(good["events"])
 
         await wait_for(flushed)
-        assert await app.services.extras["events"].chunks.count_documents({}) == 1
+        assert len(await app.services.extras["events"].stored_batches({})) == 1
 
 
 async def test_flooding_socket_is_throttled_without_slowing_others(make_settings: Any) -> None:
@@ -119,16 +120,20 @@ async def test_flooding_socket_is_throttled_without_slowing_others(make_settings
 
 
 async def chunks_landed(mongo_uri: str, database: str, count: int) -> list[dict[str, Any]]:
-    """Wait until `count` chunks are stored and aggregated; return them."""
+    """Wait until `count` batches are stored (each once) and the stream is acknowledged."""
     mongo: Any = AsyncMongoClient(mongo_uri)
     try:
-        chunks = mongo[database]["event_chunks"]
+        frames = mongo[database]["event_frames"]
 
-        async def landed() -> bool:
-            return await chunks.count_documents({"agg": True}) == count
+        async def landed() -> list[dict[str, Any]] | None:
+            batches: dict[str, dict[str, Any]] = {}
+            async for frame in frames.find({}):
+                for chunk in frame_chunks(frame):
+                    batches.setdefault(chunk["_id"], chunk)
+            return list(batches.values()) if len(batches) >= count else None
 
-        await wait_for(landed, timeout=60, every=0.5)
-        return await chunks.find({}, {"n": 1}).to_list()
+        found: list[dict[str, Any]] = await wait_for(landed, timeout=60, every=0.5)
+        return found
     finally:
         await mongo.close()
 
@@ -182,7 +187,7 @@ async def test_flusher_runs_as_its_own_process(
             "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
             "VITRINE_PERSONAS__ENABLED": "false",
         }
-        web = ServerProcess({**env, "VITRINE_FLUSHER__ENABLED": "false"}, tmp_path / "web.log")
+        web = ServerProcess({**env, "VITRINE_WORKERS__MODE": "none"}, tmp_path / "web.log")
         worker_log = (tmp_path / "worker.log").open("wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "server", "worker", "flusher"],
