@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 5000
 
-.PHONY: setup run test test-fast lint bench train eval-personas clean
+.PHONY: setup run test test-fast lint bench soak train eval-personas clean
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,9 @@ eval-personas: setup
 
 bench: setup
 	@$(PY) -m tests.bench.run
+
+soak: setup
+	@$(PY) -m tests.bench.soak
 
 clean:
 	rm -rf var/bench var/artifacts .pytest_cache

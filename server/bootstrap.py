@@ -363,6 +363,8 @@ def make_flusher(services: Services) -> Flusher:
         erased=erased_since(services),
         read_count=settings.flusher.read_count,
         max_round=settings.flusher.max_round,
+        commit_size=settings.flusher.commit_size,
+        round_every_s=settings.flusher.round_every_s,
         block_ms=settings.flusher.block_ms,
         claim_idle_ms=settings.flusher.claim_idle_ms,
         consumer=os.environ.get("VITRINE_FLUSHER_CONSUMER") or None,

@@ -89,6 +89,8 @@ class FlusherSettings(_Section):
     block_ms: int = Field(1000, ge=1)
     read_count: int = Field(200, ge=1)
     max_round: int = Field(4000, ge=1)  # entries per round when behind
+    commit_size: int = Field(250, ge=1)  # entries per aggregate commit (one Lua call each)
+    round_every_s: float = Field(1.0, ge=0)  # a round gathers this much traffic when not behind
     claim_idle_ms: int = Field(30_000, ge=100)
     checkpoint_every_s: float = Field(1.0, gt=0)  # aggregates into MongoDB this often, at most
     checkpoint_max_share: float = Field(0.25, gt=0, le=1)  # of the workers' time, at most

@@ -72,7 +72,7 @@ def make_settings(
             # Workers as tasks of the test app (tests that need them as processes say so),
             # and aggregates checkpointed into MongoDB often, so tests read them soon.
             "workers": {"mode": "inline"},
-            "flusher": {"checkpoint_every_s": 0.2},
+            "flusher": {"checkpoint_every_s": 0.2, "round_every_s": 0.05},
         }
         for section, values in sections.items():
             base.setdefault(section, {}).update(values)

@@ -9,6 +9,7 @@ nor double a count. MongoDB receives whole documents from the checkpoint
 Keys (under the configured prefix; all listed in server/adapters/redis_keys.py):
   agg:<kind>:<doc id>   one hash per session (s), visitor (v), heatmap bin (h), scroll doc (d)
   agg:dirty             hashes changed since their last checkpoint
+  agg:framed            stream entries whose frames are stored and not yet committed
   reach:<pvid>          a page view's deepest scroll bucket (counted once per view)
   vw:<pvid>             a page view's viewport width (binning batches without a page event)
 """
@@ -153,6 +154,7 @@ for _ = 1, h.n_vw do
 end
 for i = 1, #ids, 500 do
   redis.call('XACK', stream, h.g, unpack(ids, i, math.min(i + 499, #ids)))
+  redis.call('SREM', p .. 'agg:framed', unpack(ids, i, math.min(i + 499, #ids)))
 end
 return cjson.encode({ok = true, scroll = scroll})
 """
@@ -261,6 +263,7 @@ class RedisAggregateLedger:
         self.hash_ttl_s = hash_ttl_s
         self.view_ttl_s = view_ttl_s
         self.dirty_key = prefix + "agg:dirty"
+        self.framed_key = prefix + "agg:framed"  # entries whose frames are stored
         self.lock_key = prefix + "agg:checkpoint-lock"
         self._commit = client.register_script(_COMMIT)
         self._settle = client.register_script(_SETTLE)
@@ -275,6 +278,20 @@ class RedisAggregateLedger:
     def split_key(self, key: str) -> tuple[str, str]:
         kind, _, doc_id = key[len(self.prefix) + len("agg:") :].partition(":")
         return kind, doc_id
+
+    async def framed(self, entry_ids: Sequence[str]) -> set[str]:
+        """Of these entries, those whose frames are stored (and not yet committed)."""
+        if not entry_ids:
+            return set()
+        flags = await self.redis.smismember(self.framed_key, list(entry_ids))
+        return {entry_id for entry_id, flag in zip(entry_ids, flags, strict=True) if flag}
+
+    async def mark_framed(self, entry_ids: Sequence[str]) -> None:
+        """Note that these entries' frames are stored (the commit of each forgets it)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(entry_ids), 1000):
+                pipe.sadd(self.framed_key, *entry_ids[start : start + 1000])
+            await pipe.execute()
 
     async def viewports(self, pvids: Sequence[str]) -> dict[str, int]:
         """Widths of page views whose `page` event came in an earlier round."""

@@ -4,16 +4,18 @@ A round, and why each step is safe to repeat:
 1. read entries (after a crash or an error, first this consumer's own pending entries: the
    same round again, so the same frame ids);
 2. insert one compressed frame per session with one `insert_many` (a frame stored before is a
-   duplicate key: skipped), so raw events are durable before anything is acknowledged;
-3. apply the round's pre-merged aggregates and XACK its entries in one Lua call
-   (server/adapters/aggregate_ledger.py): both or neither, and neither when another
-   consumer has claimed an entry meanwhile.
+   duplicate key: skipped), and note in Redis which entries are framed, so raw events are
+   durable before anything is acknowledged and a retry does not frame them again;
+3. in slices of `commit_size` entries, apply the slice's pre-merged aggregates and XACK its
+   entries in one Lua call (server/adapters/aggregate_ledger.py): both or neither, and
+   neither when another consumer has claimed an entry meanwhile.
 MongoDB's aggregate documents come from the checkpointer (server/workers/checkpointer.py).
 MongoDB writes per round: one, whatever the number of events in it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -108,6 +110,8 @@ class Flusher(Worker):
         on_flushed: OnFlushed | None = None,
         read_count: int = 200,
         max_round: int = 4000,
+        commit_size: int = 250,
+        round_every_s: float = 1.0,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         consumer: str | None = None,
@@ -123,6 +127,9 @@ class Flusher(Worker):
         self.on_flushed = on_flushed
         self.read_count = read_count
         self.max_round = max(max_round, read_count)
+        self.commit_size = commit_size
+        self.round_every_s = round_every_s
+        self._last_read = 0.0
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer or consumer_name("flusher")
@@ -151,6 +158,12 @@ class Flusher(Worker):
                 log.warning("claimed %d stale entries", len(stale))
                 await self.flush(stale)
                 return
+        # Not behind: let a round gather up to `round_every_s` of traffic, so a session's
+        # batches of that time share one frame (fewer, larger inserts).
+        wait = self.round_every_s - (time.monotonic() - self._last_read)
+        if wait > 0 and self._count == self.read_count:
+            await asyncio.sleep(wait)
+        self._last_read = time.monotonic()
         entries = await self.buffer.read(GROUP, self.consumer, self._count, self.block_ms)
         if entries:
             await self.flush(entries)
@@ -175,37 +188,50 @@ class Flusher(Worker):
                           personas.get(i.batch["vid"], "unknown"))
             for i in kept
         ]  # fmt: skip
-        frames = plan_frames(items)
-        self.counts.duplicate_frames += await self.events.insert_frames(frames)
+        # Entries whose frames an earlier attempt stored (it died before committing them
+        # all) are not framed again: a retry never stores a batch twice.
+        framed = await self.ledger.framed([e.entry_id for e in entries])
+        to_frame = [i for i in items if i.entry_id not in framed]
+        frames = plan_frames(to_frame)
+        if frames:
+            self.counts.duplicate_frames += await self.events.insert_frames(frames)
+            await self.ledger.mark_framed([i.entry_id for i in to_frame])
         crash_point("after_frames")
         announced = {
             i.batch["pvid"] for i in items if any(e["k"] == "page" for e in i.batch["events"])
         }
         widths = await self.ledger.viewports(sorted({i.batch["pvid"] for i in items} - announced))
-        plan = plan_aggregates(items, widths)
-        ops = round_ops(plan, items)
-        result = await self.ledger.commit(
-            self.buffer.stream, GROUP, self.consumer, [e.entry_id for e in entries], ops
-        )
-        crash_point("after_commit")
-        if not result.ok:
-            # Another consumer claimed part of this round (this one was too slow): it applies
-            # them; a batch written in both rounds' frames is read once (MongoEventStore).
-            self.counts.conflicts += 1
-            log.warning("round of %d entries owned by another consumer; dropped", len(entries))
-            return
+        by_entry = {item.entry_id: item for item in items}
+        # The aggregates go in slices, each applied with the XACK of its own entries: Redis
+        # runs one script at a time, and a short one keeps ingest's appends from waiting.
+        for start in range(0, len(entries), self.commit_size):
+            part = entries[start : start + self.commit_size]
+            part_items = [by_entry[e.entry_id] for e in part if e.entry_id in by_entry]
+            plan = plan_aggregates(part_items, widths)
+            ops = round_ops(plan, part_items)
+            widths.update(ops.viewports)
+            result = await self.ledger.commit(
+                self.buffer.stream, GROUP, self.consumer, [e.entry_id for e in part], ops
+            )
+            crash_point("after_commit")
+            if not result.ok:
+                # Another consumer claimed these entries (this one was too slow): it applies
+                # them. A batch in both consumers' frames is read once (MongoEventStore).
+                self.counts.conflicts += 1
+                log.warning("%d entries owned by another consumer; left to it", len(part))
+                continue
+            self.counts.batches += len(part_items)
+            self.counts.events += plan.events
+            if self.on_flushed is not None:
+                try:
+                    await self.on_flushed(plan, result.scroll)
+                except Exception:  # stored; a live view missing it is not worth a retry
+                    log.warning("on_flushed callback failed", exc_info=True)
         await self._drop_erased_meanwhile(vids, erased, frames)
         self.counts.flushes += 1
-        self.counts.batches += len(items)
-        self.counts.events += plan.events
         self.counts.erased_batches += len(decoded) - len(kept)
         self.counts.last_round_ms = (time.perf_counter() - started) * 1000
         self.counts.last_flush_at = time.time()
-        if self.on_flushed is not None:
-            try:
-                await self.on_flushed(plan, result.scroll)
-            except Exception:  # the round is stored; a live view missing it is not worth a retry
-                log.warning("on_flushed callback failed", exc_info=True)
 
     async def _drop_erased_meanwhile(
         self, vids: set[str], before: dict[str, int], frames: list[dict[str, Any]]
