@@ -107,7 +107,7 @@ async def _worker(args: argparse.Namespace) -> None:
     services = await start_services(settings, seed=False, worker_process=True)
     # Live admin views from this process: heatmap deltas and persona markers go to the
     # /admin rooms through Redis (a write-only Socket.IO manager).
-    publisher = AdminPublisher(services.extras["notifier"], services)
+    publisher = AdminPublisher(services.extras["notifier"], services, coalesce_s=1.0)
     if "flusher" in services.extras:
         services.extras["flusher"].on_flushed = publisher.on_flushed
     if "persona_worker" in services.extras:

@@ -25,7 +25,7 @@ from server.adapters.replay_store import ReplayStore
 from server.bootstrap import Services
 from server.domain.events import ID_PATTERN
 from server.domain.heatmap import merge_bins
-from server.pipeline.aggregate import FlushPlan
+from server.pipeline.aggregate import FlushPlan, Update
 from server.sockets.track import TrackNamespace
 from server.web.admin_api import overview_snapshot
 from server.workers.replay_writer import ReplayWriter, replay_room
@@ -128,14 +128,50 @@ def heatmap_delta(plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> d
 class AdminPublisher:
     """Pushes to the /admin rooms: heatmap deltas after each flush, the overview every ~2 s."""
 
-    def __init__(self, sio: socketio.AsyncServer, services: Services) -> None:
+    def __init__(self, sio: Any, services: Services, *, coalesce_s: float = 0.0) -> None:
         self.sio = sio
         self.services = services
+        # From the workers' process, every commit's delta would be one more pubsub message
+        # to encode: with `coalesce_s`, deltas are summed and sent at most that often.
+        self.coalesce_s = coalesce_s
+        self._pending = FlushPlan()
+        self._pending_scroll: dict[str, dict[int, int]] = {}
+        self._sender: asyncio.Task[None] | None = None
 
     async def on_flushed(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
+        if self.coalesce_s:
+            self._add(plan, scroll)
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.create_task(self._send_later())
+            return
+        await self._emit(plan, scroll)
+
+    async def _emit(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
         delta = heatmap_delta(plan, scroll)
         if delta["bins"] or delta["scroll"]:
             await self.sio.emit("heatmap", delta, room=HEATMAP_ROOM, namespace=NAMESPACE)
+
+    def _add(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
+        for bin_id, update in plan.heatmap_bins.items():
+            into = self._pending.heatmap_bins.setdefault(bin_id, Update())
+            for path, amount in update.inc.items():
+                into.add(path, amount)
+            into.set.update(update.set)
+            into.on_insert.update(update.on_insert)
+        self._pending.scroll_meta.update(plan.scroll_meta)
+        for doc_id, buckets in scroll.items():
+            counts = self._pending_scroll.setdefault(doc_id, {})
+            for bucket, n in buckets.items():
+                counts[bucket] = counts.get(bucket, 0) + n
+
+    async def _send_later(self) -> None:
+        await asyncio.sleep(self.coalesce_s)
+        plan, scroll = self._pending, self._pending_scroll
+        self._pending, self._pending_scroll = FlushPlan(), {}
+        try:
+            await self._emit(plan, scroll)
+        except Exception:  # live views are best effort; the data is stored
+            log.warning("heatmap push failed", exc_info=True)
 
     async def on_persona_change(self, vid: str, sid: str, payload: dict[str, Any]) -> None:
         marker = {"kind": "persona", "label": payload.get("persona"), "at": payload.get("at")}

@@ -44,7 +44,9 @@ PersonasOf = Callable[[set[str]], Awaitable[dict[str, str]]]
 TRIM_EVERY_S = 2.0
 # Test-only: exit the process at this step of a round (tests/integration/test_crash_points.py).
 CRASH_AT_ENV = "VITRINE_TEST_FLUSHER_CRASH_AT"
-CRASH_POINTS = ("after_frames", "after_commit")
+# after_insert_frames: frames stored, not yet noted as framed (the retry inserts them again:
+# duplicate keys, skipped); after_frames: stored and noted; after_commit: after a slice.
+CRASH_POINTS = ("after_insert_frames", "after_frames", "after_commit")
 
 
 def decode_entry(entry: StreamEntry) -> StreamedBatch:
@@ -195,6 +197,7 @@ class Flusher(Worker):
         frames = plan_frames(to_frame)
         if frames:
             self.counts.duplicate_frames += await self.events.insert_frames(frames)
+            crash_point("after_insert_frames")
             await self.ledger.mark_framed([i.entry_id for i in to_frame])
         crash_point("after_frames")
         announced = {
