@@ -94,9 +94,10 @@ async def _worker(args: argparse.Namespace) -> None:
     from server.bootstrap import start_services, stop_services
     from server.sockets.admin import AdminPublisher
 
-    roles = {"flusher": (True, False), "personas": (False, True), "all": (True, True)}
-    flusher_on, personas_on = roles[args.role]
-    settings = load_settings(flusher={"enabled": flusher_on}, personas={"enabled": personas_on})
+    roles = {"flusher": {"flusher"}, "personas": {"personas"}, "all": {"flusher", "personas"}}
+    # The settings stay the deployment's own (a flusher still keeps the personas group's
+    # entries until that group has read them); the role only picks what this process runs.
+    settings = load_settings()
     if settings.redis.url == "embedded":
         raise SettingsError(
             "a separate worker process needs a shared Redis: set VITRINE_REDIS__URL=redis://... "
@@ -104,7 +105,9 @@ async def _worker(args: argparse.Namespace) -> None:
             "starts its workers itself). MongoDB may be a mongodb:// URI or the embedded "
             "engine's file, which processes on one machine share."
         )
-    services = await start_services(settings, seed=False, worker_process=True)
+    services = await start_services(
+        settings, seed=False, worker_process=True, roles=frozenset(roles[args.role])
+    )
     # Live admin views from this process: heatmap deltas and persona markers go to the
     # /admin rooms through Redis (a write-only Socket.IO manager).
     publisher = AdminPublisher(services.extras["notifier"], services, coalesce_s=1.0)

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = REPO_ROOT / "server" / "seed" / "catalog.json"
 REDIS_POOL_SIZE = 256
+# `python -m server worker flusher|personas|all`: which workers a process runs. "flusher"
+# also runs the checkpointer, the document writer, experiment summaries and retention.
+WORKER_ROLES = frozenset({"flusher", "personas"})
 WRITE_STREAM = "writes"  # replay chunks and exposures on their way to MongoDB
 
 
@@ -122,6 +125,7 @@ async def start_services(
     seed: bool = True,
     notifier: Any = None,
     worker_process: bool = False,
+    roles: frozenset[str] = WORKER_ROLES,
 ) -> Services:
     """Open stores and queues, create indexes, seed the catalog and the first admin.
 
@@ -180,10 +184,10 @@ async def start_services(
                 services.startup_messages.append(message)
         workers = runs_workers(settings, worker_process)
         wire_privacy(services)
-        wire_pipeline(services, workers=workers)
-        services.extras["notifier"] = notifier or write_only_notifier(services)
-        wire_personas(services, services.extras["notifier"], workers=workers)
-        wire_experiments(services, workers=workers)
+        wire_pipeline(services, workers=workers and "flusher" in roles)
+        notifier = services.extras["notifier"] = notifier or write_only_notifier(services)
+        wire_personas(services, notifier, workers=workers and "personas" in roles)
+        wire_experiments(services, workers=workers and "flusher" in roles)
         if settings.workers.mode == "process" and not worker_process:
             await start_worker_process(services)
     except BaseException:
@@ -266,6 +270,8 @@ def wire_pipeline(services: Services, *, workers: bool) -> None:
         checkpointer = Checkpointer(
             ledger, events, every_s=settings.flusher.checkpoint_every_s,
             max_share=settings.flusher.checkpoint_max_share,
+            # A restarted process under the same stable name takes over its own lease.
+            owner=os.environ.get("VITRINE_FLUSHER_CONSUMER", ""),
             max_documents=settings.flusher.checkpoint_max_documents, heartbeat=heartbeat,
         )  # fmt: skip
         services.extras.update(flusher=flusher, checkpointer=checkpointer)

@@ -16,7 +16,6 @@ writing and settling, and the document is replaced, not folded (which would coun
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -32,9 +31,6 @@ from server.workers.flusher import crash_point
 log = logging.getLogger(__name__)
 
 LEASE_MS = 120_000
-# The process's stable name (bootstrap gives it to the flusher beside this checkpointer):
-# with it, a restarted process takes over the lease its previous life died holding.
-OWNER_ENV = "VITRINE_FLUSHER_CONSUMER"
 CRASH_POINTS = ("checkpoint_after_stamp", "checkpoint_after_write", "checkpoint_after_settle")
 # (kind, documents written): e.g. the admin overview's live refresh
 OnCheckpoint = Callable[[dict[str, int]], Awaitable[None]]
@@ -52,7 +48,7 @@ class Checkpointer(Worker):
         max_share: float = 0.25,
         max_documents: int = 3000,
         heartbeat: Heartbeat | None = None,
-        owner: str | None = None,
+        owner: str = "",
     ) -> None:
         super().__init__(heartbeat=heartbeat, idle_s=every_s)
         # Passes come every `every_s` while they are quick; a long pass (many documents
@@ -63,7 +59,7 @@ class Checkpointer(Worker):
         self.max_share = max_share
         self.ledger = ledger
         self.events = events
-        self.owner = os.environ.get(OWNER_ENV, "") if owner is None else owner
+        self.owner = owner
         self.max_documents = max_documents
         self.documents_written = 0
         self.merged = 0

@@ -25,7 +25,7 @@ ANALYST = ("erase-analyst", "analyst-password-1")
 SHIPPING = {"name": "Ada Lovelace", "email": "ada@example.org", "address": "12 Analytical Row",
             "city": "London", "zip": "N1 9GU", "country": "United Kingdom"}  # fmt: skip
 # Collections that hold a visitor's own documents, and the field naming the visitor.
-BY_VID = {"event_chunks": "vid", "sessions": "vid", "persona_history": "vid",
+BY_VID = {"event_frames": "vid", "sessions": "vid", "persona_history": "vid",
           "replay_chunks": "vid", "exposures": "vid", "orders": "vid"}  # fmt: skip
 BY_ID = ("carts", "visitor_prefs", "experiment_visitors")
 
@@ -122,9 +122,12 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
         bins = await app.services.extras["events"].heatmap_bins.find({}, {"_id": 0}).to_list()
         summary_before = await app.services.extras["experiments"].refresh()
 
+        events = app.services.extras["events"]
+        assert len(await events.stored_batches({"vid": vid})) == 5
         status, reply = await erased.call("DELETE", "/api/me")
         assert status == 200 and reply["erased"] is True
-        assert reply["deleted"]["event_chunks"] == 5 and reply["anonymised"]["orders"] == 1
+        assert reply["deleted"]["event_frames"] >= 1 and reply["anonymised"]["orders"] == 1
+        assert await events.stored_batches({"vid": vid}) == []
         assert any(c.startswith("vid=;") for c in erased.last_cookies)  # a new identity next time
         assert any(c.startswith("vitrine_consent=;") for c in erased.last_cookies)
 
@@ -226,21 +229,58 @@ async def test_batches_still_in_the_stream_at_erasure_are_never_written(
                 assert ack["ok"]
             await client.disconnect()
         report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
-        assert report.deleted["event_chunks"] == 0  # nothing written yet: all still in Redis
+        assert report.deleted["event_frames"] == 0  # nothing written yet: all still in Redis
 
-        from server.bootstrap import erased_since, make_flusher
+        from server.bootstrap import make_flusher
 
-        flusher = make_flusher(app.services)
-        flusher.erased = erased_since(app.services)
+        flusher = make_flusher(app.services)  # it reads the erasure tombstones
         task = asyncio.create_task(flusher.run())
         try:
             await wait_for(lambda: _pending_is_zero(app))
         finally:
             task.cancel()
         events = app.services.extras["events"]
-        assert await events.chunks.count_documents({"vid": erased["vid"]}) == 0
-        assert await events.chunks.count_documents({"vid": kept["vid"]}) == 3
+        assert await events.stored_batches({"vid": erased["vid"]}) == []
+        assert len(await events.stored_batches({"vid": kept["vid"]})) == 3
         assert await stored_event_count(app) == 1 + 3 * 4
+
+
+async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpointed(
+    make_settings: Any,
+) -> None:
+    # Flushed, so the sessions and visitor records are in the Redis ledger; checkpoints far
+    # apart, so none of it is in MongoDB yet when the erasure comes.
+    settings = make_settings(flusher={"checkpoint_every_s": 3600}, tracking=UNLIMITED,
+                             personas={"enabled": False})  # fmt: skip
+    async with running_app(settings) as (app, url):
+        erased_cookie, erased = await consenting_visitor(url, True, True)
+        kept_cookie, kept = await consenting_visitor(url, True, True)
+        for cookie, me in ((erased_cookie, erased), (kept_cookie, kept)):
+            client = await connect(url, cookie)
+            pvid = page_view_id()
+            for seq in range(3):
+                events = ([page_event()] if seq == 0 else []) + moves(4)
+                ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                        namespace="/track")  # fmt: skip
+                assert ack["ok"]
+            await client.disconnect()
+        await wait_for(lambda: _pending_is_zero(app))
+        ledger, events = app.services.extras["ledger"], app.services.extras["events"]
+        waiting = await ledger.dirty(1000)
+        assert ledger.key("s", erased["session_id"]) in waiting
+        assert await events.session(erased["session_id"]) is None  # not checkpointed yet
+
+        report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
+        assert report.redis_keys >= 2  # at least the visitor record and the session
+
+        from server.workers.checkpointer import Checkpointer
+
+        await Checkpointer(ledger, events).checkpoint()
+        assert await events.session(erased["session_id"]) is None
+        assert await events.visitors.find_one({"_id": erased["vid"]}) is None
+        kept_session = await events.session(kept["session_id"])
+        assert kept_session is not None and kept_session["events"] == 1 + 3 * 4
+        assert await events.visitors.find_one({"_id": kept["vid"]}) is not None
 
 
 async def _pending_is_zero(app: Any) -> bool:

@@ -20,6 +20,7 @@ from tests.support.live_server import mongo_wire_process
 DAY = 86_400
 EXPECTED = {
     "event_chunks": ("received_at", 30),
+    "event_frames": ("received_at", 30),
     "replay_chunks": ("received_at", 30),
     "persona_history": ("at", 90),
     "sessions": ("last_at", 400),
@@ -46,6 +47,7 @@ def test_the_rules_cover_every_collection_with_visitor_data() -> None:
     )
     table = as_table(retention_rules(changed))
     assert table["event_chunks"] == ("received_at", 7)
+    assert table["event_frames"] == ("received_at", 7)
     assert table["persona_history"] == ("at", 14)
     assert table["replay_chunks"] == ("received_at", 30)
 
