@@ -127,7 +127,9 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
                          in_stream_at_stop=stored_before)  # fmt: skip
             assert stored == sent
             assert all(r["stats"]["rejected"] == 0 for r in reports)
-            assert sum(flusher.stats.errors.values()) > 0  # it failed, and retried until MongoDB was back
+            assert (
+                sum(flusher.stats.errors.values()) > 0
+            )  # it failed, and retried until MongoDB was back
             for report, (_, me) in zip(reports, shoppers, strict=True):
                 session = await events.session(me["session_id"])
                 assert session["events"] == report["events"]
