@@ -9,7 +9,8 @@ nor double a count. MongoDB receives whole documents from the checkpoint
 Keys (under the configured prefix; all listed in server/adapters/redis_keys.py):
   agg:<kind>:<doc id>   one hash per session (s), visitor (v), heatmap bin (h), scroll doc (d)
   agg:dirty             hashes changed since their last checkpoint
-  agg:framed            stream entries whose frames are stored and not yet committed
+  agg:framed            stream entries whose frames are stored and not yet committed, with
+                        the persona they were framed under
   reach:<pvid>          a page view's deepest scroll bucket (counted once per view)
   vw:<pvid>             a page view's viewport width (binning batches without a page event)
 """
@@ -17,7 +18,7 @@ Keys (under the configured prefix; all listed in server/adapters/redis_keys.py):
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +157,7 @@ for _ = 1, h.n_vw do
 end
 for i = 1, #ids, 500 do
   redis.call('XACK', stream, h.g, unpack(ids, i, math.min(i + 499, #ids)))
-  redis.call('SREM', p .. 'agg:framed', unpack(ids, i, math.min(i + 499, #ids)))
+  redis.call('HDEL', p .. 'agg:framed', unpack(ids, i, math.min(i + 499, #ids)))
 end
 return cjson.encode({ok = true, scroll = scroll})
 """
@@ -281,18 +282,23 @@ class RedisAggregateLedger:
         kind, _, doc_id = key[len(self.prefix) + len("agg:") :].partition(":")
         return kind, doc_id
 
-    async def framed(self, entry_ids: Sequence[str]) -> set[str]:
-        """Of these entries, those whose frames are stored (and not yet committed)."""
-        if not entry_ids:
-            return set()
-        flags = await self.redis.smismember(self.framed_key, list(entry_ids))
-        return {entry_id for entry_id, flag in zip(entry_ids, flags, strict=True) if flag}
+    async def framed(self, entry_ids: Sequence[str]) -> dict[str, str]:
+        """Of these entries, those whose frames are stored (not yet committed): their persona.
 
-    async def mark_framed(self, entry_ids: Sequence[str]) -> None:
+        A retry counts them under the persona their frames recorded, so the aggregates always
+        agree with the raw events, even if the visitor's persona changed in between.
+        """
+        if not entry_ids:
+            return {}
+        values = await self.redis.hmget(self.framed_key, list(entry_ids))
+        return {e: _text(v) for e, v in zip(entry_ids, values, strict=True) if v is not None}
+
+    async def mark_framed(self, personas: Mapping[str, str]) -> None:
         """Note that these entries' frames are stored (the commit of each forgets it)."""
+        items = list(personas.items())
         async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(entry_ids), 1000):
-                pipe.sadd(self.framed_key, *entry_ids[start : start + 1000])
+            for start in range(0, len(items), 1000):
+                pipe.hset(self.framed_key, mapping=dict(items[start : start + 1000]))
             await pipe.execute()
 
     async def viewports(self, pvids: Sequence[str]) -> dict[str, int]:

@@ -184,21 +184,21 @@ class Flusher(Worker):
         vids = {item.batch["vid"] for item in decoded}
         erased = await self.erased(vids)
         kept = [i for i in decoded if i.received_ms > erased.get(i.batch["vid"], -1)]
+        # Entries whose frames an earlier attempt stored (it died before committing them
+        # all) are not framed again, and keep the persona they were framed under.
+        framed = await self.ledger.framed([e.entry_id for e in entries])
         personas = await self.personas_of({item.batch["vid"] for item in kept})
         items = [
             StreamedBatch(i.entry_id, i.batch, i.received_ms, i.arm,
-                          personas.get(i.batch["vid"], "unknown"))
+                          framed.get(i.entry_id) or personas.get(i.batch["vid"], "unknown"))
             for i in kept
         ]  # fmt: skip
-        # Entries whose frames an earlier attempt stored (it died before committing them
-        # all) are not framed again: a retry never stores a batch twice.
-        framed = await self.ledger.framed([e.entry_id for e in entries])
         to_frame = [i for i in items if i.entry_id not in framed]
         frames = plan_frames(to_frame)
         if frames:
             self.counts.duplicate_frames += await self.events.insert_frames(frames)
             crash_point("after_insert_frames")
-            await self.ledger.mark_framed([i.entry_id for i in to_frame])
+            await self.ledger.mark_framed({i.entry_id: i.persona for i in to_frame})
         crash_point("after_frames")
         announced = {
             i.batch["pvid"] for i in items if any(e["k"] == "page" for e in i.batch["events"])

@@ -124,7 +124,7 @@ async def test_a_round_failing_with_any_exception_is_counted_retried_and_lands_o
         frames = await flusher.events.frames.find({}).to_list()
         assert sum(frame["batches"] for frame in frames) == BATCHES
         assert flusher.counts.duplicate_frames == 0
-        assert await app.services.redis.scard(flusher.ledger.framed_key) == 0
+        assert await app.services.redis.hlen(flusher.ledger.framed_key) == 0
 
         async def reported() -> Any:
             status, report = await healthz(url)
