@@ -31,6 +31,7 @@ from server.workers.flusher import crash_point
 log = logging.getLogger(__name__)
 
 LEASE_MS = 120_000
+MAX_IDLE_S = 10.0  # the longest pause between passes, however long the last one took
 CRASH_POINTS = ("checkpoint_after_stamp", "checkpoint_after_write", "checkpoint_after_settle")
 # (kind, documents written): e.g. the admin overview's live refresh
 OnCheckpoint = Callable[[dict[str, int]], Awaitable[None]]
@@ -68,7 +69,10 @@ class Checkpointer(Worker):
         started = time.monotonic()
         await self.checkpoint()
         spent = time.monotonic() - started
-        self.idle_s = max(self.every_s, spent * (1 - self.max_share) / self.max_share)
+        # (capped: a pass slowed by a MongoDB outage must not push the next one far away)
+        self.idle_s = min(
+            max(self.every_s, spent * (1 - self.max_share) / self.max_share), MAX_IDLE_S
+        )
         self.stats.waiting = await self.ledger.backlog()
 
     async def checkpoint(self) -> int:

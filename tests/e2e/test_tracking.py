@@ -20,6 +20,9 @@ from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, CHROMIUM, CHROMIUM_FL
 from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess
 
+# Control arm: personas are still predicted, but no adaptation changes the page's layout
+# while a test measures scroll depth against it (a hurried shopper's sticky cart would).
+SERVER_ENV = {"VITRINE_EXPERIMENTS__FORCE_ARM": "control"}
 DEADLINE_S = 5.0  # from the shopper's last action to everything readable by an admin
 POLL_S = 0.15
 ADD_TO_CART = '[data-product-id][data-category] [data-action="add-to-cart"]'

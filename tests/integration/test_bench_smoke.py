@@ -82,7 +82,11 @@ def test_tracker_cost_is_measured_on_and_off(smoke: dict[str, Any]) -> None:
 
 
 def test_the_report_renders_every_target(smoke: dict[str, Any]) -> None:
-    assert len(smoke["targets"]) == 7
+    # Per load level: the store keeps up and the ingest ratio, each paced and saturated.
+    assert len(smoke["targets"]) == 7 + 4 * len(smoke["ingest"])
+    for series in smoke["ingest"].values():
+        for phase in series.values():
+            assert phase["stream_lag"]["entries"] >= 0 and phase["worker_cpu_pct"] is not None
     text = render_text(smoke)
     docs = render_docs(smoke, "## What limits it\n\nkept")
     for target in smoke["targets"]:
