@@ -146,11 +146,17 @@ class RedisEventBuffer:
         if entry_ids:
             await self.redis.xack(self.stream, group, *entry_ids)
 
-    async def trim_acknowledged(self) -> str | None:
+    async def trim_acknowledged(
+        self, best_effort: frozenset[str] = frozenset(), best_effort_lag: int = 0
+    ) -> str | None:
         """Trim the stream below the oldest entry some group has not acknowledged.
 
         Returns the MINID used (None when nothing is safe to trim). An entry is removed only
-        when every group has read and acknowledged it: never one still to be written.
+        when every group that stores it has read and acknowledged it: never one still to be
+        written. A `best_effort` group (the persona worker: what it derives can be derived
+        again, the raw events are stored) holds the trim back only while it is at most
+        `best_effort_lag` entries behind; past that it is left behind, so a stopped persona
+        worker cannot make ingest push back.
         """
         try:
             groups = await self.redis.xinfo_groups(self.stream)
@@ -160,17 +166,25 @@ class RedisEventBuffer:
             return None
         bounds: list[tuple[int, int]] = []
         for info in groups:
+            name = _text(info["name"])
+            behind = int(info.get("lag") or 0) + int(info.get("pending", 0))
+            if name in best_effort and behind > best_effort_lag:
+                continue
             if int(info.get("pending", 0)):
-                summary = await self.redis.xpending(self.stream, _text(info["name"]))
+                summary = await self.redis.xpending(self.stream, name)
                 bounds.append(_stream_id(_text(summary["min"])))
             else:
                 ms, seq = _stream_id(_text(info["last-delivered-id"]))
                 bounds.append((ms, seq + 1))
+        if not bounds:
+            return None
         ms, seq = min(bounds)
         if (ms, seq) <= (0, 1):
             return None
         minid = f"{ms}-{seq}"
-        await self.redis.xtrim(self.stream, minid=minid, approximate=True)
+        # Exact, not "~": an approximate trim removes whole stream nodes only (100 entries
+        # each), so a small backlog bound would never free up.
+        await self.redis.xtrim(self.stream, minid=minid, approximate=False)
         return minid
 
     async def lag(self, group: str) -> dict[str, Any]:

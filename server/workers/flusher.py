@@ -35,6 +35,7 @@ from server.workers.consumer import Heartbeat, Worker, consumer_name
 log = logging.getLogger(__name__)
 
 GROUP = "flusher"
+PERSONAS_GROUP = "personas"  # best effort: it never holds the stream's trim back for long
 # (the round's plan, scroll-depth increments per document) -> e.g. a live heatmap push
 OnFlushed = Callable[[FlushPlan, dict[str, dict[int, int]]], Awaitable[None]]
 # visitor ids -> those erased, with the erasure time in epoch ms (docs/privacy.md)
@@ -147,6 +148,11 @@ class Flusher(Worker):
 
     async def round(self) -> None:
         """One round: own pending entries first, then stale ones of others, then new ones."""
+        if time.monotonic() - self._last_trim > TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            await self.buffer.trim_acknowledged(
+                frozenset({PERSONAS_GROUP}), self.buffer.max_backlog // 2
+            )
         mine = await self.buffer.read(GROUP, self.consumer, self.max_round, 0, own_pending=True)
         if mine:
             await self.flush(mine)
@@ -172,9 +178,6 @@ class Flusher(Worker):
         # Behind? Read bigger rounds: a frame per session per round, so fewer, larger writes.
         full = len(entries) >= self._count
         self._count = min(self._count * 2, self.max_round) if full else self.read_count
-        if time.monotonic() - self._last_trim > TRIM_EVERY_S:
-            self._last_trim = time.monotonic()
-            await self.buffer.trim_acknowledged()
         self.stats.waiting = len(entries)
 
     async def flush(self, entries: list[StreamEntry]) -> None:
