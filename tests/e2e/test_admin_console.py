@@ -8,6 +8,7 @@ timings go to var/artifacts/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -110,20 +111,23 @@ async def ensure_persona_change(app: VitrineApp, sid: str, vid: str) -> None:
     """The worker records changes on its own schedule; make sure the session has one."""
     history = app.services.store["persona_history"]
     exposures = app.services.store["exposures"]
-    if await history.count_documents({"sid": sid, "changed": True}):
-        # The adaptation shown with it is stored by the workers' document writer, from the
-        # write queue: wait for it rather than read the replay before it lands.
-        await eventually(lambda: exposures.count_documents({"sid": sid}))
-        return
     chunks = await app.services.extras["replays"].of_session(sid, vid)
     middle = (chunks[0]["first_ts"] + chunks[-1]["last_ts"]) / 2000
     at = datetime.fromtimestamp(middle, UTC)
-    await history.insert_many(
-        [{"vid": vid, "sid": sid, "at": at, "persona": "explorer", "shown": "explorer",
-          "confidence": 0.86, "reasons": ["browsed several categories"], "model_version": "e2e",
-          "source": "local", "changed": True}]
-    )  # fmt: skip
-    await app.services.store["exposures"].insert_many(
+    if await history.count_documents({"sid": sid, "changed": True}):
+        # The adaptation shown with it is stored by the workers' document writer, from the
+        # write queue: wait for it rather than read the replay before it lands. A visitor
+        # drawn into the control arm (10 %) is shown none: then one is recorded here.
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: exposures.count_documents({"sid": sid}), timeout=10)
+            return
+    else:
+        await history.insert_many(
+            [{"vid": vid, "sid": sid, "at": at, "persona": "explorer", "shown": "explorer",
+              "confidence": 0.86, "reasons": ["browsed several categories"],
+              "model_version": "e2e", "source": "local", "changed": True}]
+        )  # fmt: skip
+    await exposures.insert_many(
         [{"vid": vid, "sid": sid, "at": at + timedelta(milliseconds=300),
           "adaptation": "discover-more", "persona": "explorer", "arm": "treatment"}]
     )  # fmt: skip

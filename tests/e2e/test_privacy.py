@@ -111,12 +111,21 @@ async def test_accepting_starts_tracking_and_the_footer_link_changes_the_choice(
     await eventually(lambda: _stopped(page))
     assert (await tracker(page))["consent"] == "denied"
     await page.screenshot(path=str(artifacts / "privacy-settings.png"), full_page=True)
+    # Everything sent before the decline was acknowledged: once the stream is drained it is
+    # all stored, and that is the count nothing may add to.
+    await eventually(lambda: _drained(shop.url))
     before = len(await stored_events(shop.url, sid))
     await page.goto(shop.url + "/catalog")
     await move_around(page)
     await page.wait_for_timeout(1500)
     assert len(await stored_events(shop.url, sid)) == before
     assert page.console_errors == []
+
+
+async def _drained(url: str) -> bool:
+    async with AdminClient(url, ADMIN_USER, ADMIN_PASSWORD) as admin:
+        stream = (await admin.health()).get("stream") or {}
+    return stream.get("lag") == 0 and stream.get("pending") == 0
 
 
 async def _running(page: Any) -> bool:
