@@ -118,6 +118,9 @@ def day_range(start: str | None, end: str | None) -> list[str]:
         first = date.fromisoformat(start) if start else last - timedelta(days=6)
     except ValueError:
         raise InvalidInput("invalid_field", "from and to are YYYY-MM-DD dates") from None
+    if last >= date.max - timedelta(days=1) or first <= date.min + timedelta(days=7):
+        # Readers add a day to the end (and take days off the start): keep both in range.
+        raise InvalidInput("invalid_field", "from and to are dates between years 1 and 9999")
     if first > last or (last - first).days >= MAX_RANGE_DAYS:
         raise InvalidInput("invalid_field", f"a range of 1..{MAX_RANGE_DAYS} days")
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]

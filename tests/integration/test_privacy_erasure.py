@@ -217,17 +217,7 @@ async def test_batches_still_in_the_stream_at_erasure_are_never_written(
 ) -> None:
     async with running_app(make_settings(flusher={"enabled": False}, tracking=UNLIMITED)) as (
         app, url):  # fmt: skip
-        erased_cookie, erased = await consenting_visitor(url, True, True)
-        kept_cookie, kept = await consenting_visitor(url, True, True)
-        for cookie, me in ((erased_cookie, erased), (kept_cookie, kept)):
-            client = await connect(url, cookie)
-            pvid = page_view_id()
-            for seq in range(3):
-                events = ([page_event()] if seq == 0 else []) + moves(4)
-                ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
-                                        namespace="/track")  # fmt: skip
-                assert ack["ok"]
-            await client.disconnect()
+        erased, kept = await two_visitors_send_three_batches(url)
         report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
         assert report.deleted["event_frames"] == 0  # nothing written yet: all still in Redis
 
@@ -253,17 +243,7 @@ async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpoint
     settings = make_settings(flusher={"checkpoint_every_s": 3600}, tracking=UNLIMITED,
                              personas={"enabled": False})  # fmt: skip
     async with running_app(settings) as (app, url):
-        erased_cookie, erased = await consenting_visitor(url, True, True)
-        kept_cookie, kept = await consenting_visitor(url, True, True)
-        for cookie, me in ((erased_cookie, erased), (kept_cookie, kept)):
-            client = await connect(url, cookie)
-            pvid = page_view_id()
-            for seq in range(3):
-                events = ([page_event()] if seq == 0 else []) + moves(4)
-                ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
-                                        namespace="/track")  # fmt: skip
-                assert ack["ok"]
-            await client.disconnect()
+        erased, kept = await two_visitors_send_three_batches(url)
         await wait_for(lambda: _pending_is_zero(app))
         ledger, events = app.services.extras["ledger"], app.services.extras["events"]
         waiting = await ledger.dirty(1000)
@@ -286,3 +266,18 @@ async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpoint
 async def _pending_is_zero(app: Any) -> bool:
     lag = await app.services.extras["buffer"].lag(GROUP)
     return lag["pending"] == 0 and lag["lag"] == 0
+
+
+async def two_visitors_send_three_batches(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two consenting visitors each send one page view in three acknowledged batches."""
+    visitors = [await consenting_visitor(url, True, True) for _ in range(2)]
+    for cookie, me in visitors:
+        client = await connect(url, cookie)
+        pvid = page_view_id()
+        for seq in range(3):
+            events = ([page_event()] if seq == 0 else []) + moves(4)
+            ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
+                                    namespace="/track")  # fmt: skip
+            assert ack["ok"]
+        await client.disconnect()
+    return visitors[0][1], visitors[1][1]
