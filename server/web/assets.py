@@ -20,6 +20,9 @@ VENDOR_FILES = {
     "rrweb-player.min.js": "rrweb-player/dist/rrweb-player.umd.min.cjs",
     "rrweb-player.css": "rrweb-player/dist/style.min.css",
     "simpleheat.js": "simpleheat/simpleheat.js",
+    # Plot's UMD build reads the global `d3`: load d3.min.js first (admin/experiments.js does).
+    "d3.min.js": "d3/dist/d3.min.js",
+    "plot.min.js": "@observablehq/plot/dist/plot.umd.min.js",
 }
 
 
