@@ -34,8 +34,11 @@ from server.adapters.redis_buffer import RedisEventBuffer
 from server.adapters.replay_store import REPLAY_CHUNKS, REPLAY_INDEXES, replay_retention
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
+    EXPERIMENT_TRIGGERS,
+    EXPOSURE_INDEXES,
     EXPOSURES,
     SHOP_INDEXES,
+    TRIGGER_INDEXES,
     CartStore,
     CatalogStore,
     CouponStore,
@@ -94,8 +97,8 @@ class Services:
 
 def index_specs() -> list[IndexSpec]:
     """Every index the app needs, created at start while collections are empty."""
-    return [*SHOP_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES, *REPLAY_INDEXES, *AUDIT_INDEXES,
-            *ERASURE_INDEXES]  # fmt: skip
+    return [*SHOP_INDEXES, *EXPOSURE_INDEXES, *TRIGGER_INDEXES, *EVENT_INDEXES, *PERSONA_INDEXES,
+            *REPLAY_INDEXES, *AUDIT_INDEXES, *ERASURE_INDEXES]  # fmt: skip
 
 
 def retention_rules(settings: Settings) -> list[RetentionRule]:
@@ -258,7 +261,7 @@ def wire_pipeline(services: Services, *, workers: bool) -> None:
         write_queue,
         write_buffer,
         services.store,
-        collections=frozenset({REPLAY_CHUNKS, EXPOSURES}),
+        collections=frozenset({REPLAY_CHUNKS, EXPOSURES, EXPERIMENT_TRIGGERS}),
         erased=erased_since(services),
         claim_idle_ms=settings.flusher.claim_idle_ms,
         heartbeat=heartbeat,

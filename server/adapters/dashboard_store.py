@@ -93,7 +93,15 @@ class DashboardReads:
             self.exposures,
             sids,
             {},
-            {"_id": 0, "sid": 1, "at": 1, "adaptation": 1, "persona": 1, "arm": 1},
+            {
+                "_id": 0,
+                "sid": 1,
+                "at": 1,
+                "adaptation": 1,
+                "persona": 1,
+                "arm": 1,
+                "counterfactual": 1,
+            },
         )
 
     async def order_totals(self, vids: Sequence[str], sids: Sequence[str]) -> dict[str, int]:

@@ -2,8 +2,9 @@
 
 What stays, and why (docs/privacy.md):
 - heatmap bins and scroll depth never held a visitor id: their counts stay as they are;
-- the visitor's experiment record and orders are re-keyed to a random pseudonym, so the
-  experiment's counts and the accounts still add up but nothing points back to the visitor;
+- the visitor's experiment record, experiment trigger and orders are re-keyed to a random
+  pseudonym, so the experiment's counts and the accounts still add up but nothing points
+  back to the visitor (the trigger also loses its session id and page path);
   orders lose their personal fields (name, email, street address, city, postcode);
 - an audit entry records who erased which visitor id, and when.
 
@@ -34,7 +35,7 @@ from server.adapters.mongo_store import IndexSpec, MongoStore
 from server.adapters.persona_store import PERSONA_HISTORY
 from server.adapters.privacy_store import VISITOR_PREFS, ConsentStore
 from server.adapters.replay_store import REPLAY_CHUNKS
-from server.adapters.shop_store import CARTS, COUPONS, EXPOSURES, ORDERS
+from server.adapters.shop_store import CARTS, COUPONS, EXPERIMENT_TRIGGERS, EXPOSURES, ORDERS
 from server.domain.adaptations import BY_NAME
 from server.pipeline.ledger import SESSIONS as SESSION_KIND
 from server.pipeline.ledger import VISITORS as VISITOR_KIND
@@ -44,6 +45,8 @@ VISITOR_ERASE = "visitor.erase"  # the audit action
 ERASED_VALUE = "[erased]"
 # Shipping fields that name or locate a person; the country stays for the accounts (VAT).
 PERSONAL_ORDER_FIELDS = ("name", "email", "address", "city", "zip")
+# What of a trigger points to the visit; the rest (persona, arm, time) stays for the counts.
+TRIGGER_PERSONAL_FIELDS = ("sid", "path")
 TOMBSTONE_TTL_S = 7 * 86_400  # longer than any backlog the stream could hold
 LEASE_WAIT_S = 30.0  # erasure waits this long for a running checkpoint to finish
 # Erasure reads a visitor's replay chunks by vid; the other collections have their index.
@@ -169,6 +172,7 @@ class Eraser:
             await visitors.delete_many({"_id": vid})
             moved = 1
         report.anonymised[EXPERIMENT_VISITORS] = moved
+        report.anonymised[EXPERIMENT_TRIGGERS] = await self._move_trigger(vid, pseudonym)
         now = datetime.now(UTC)
         erased_fields: dict[str, Any] = {
             f"shipping.{name}": ERASED_VALUE for name in PERSONAL_ORDER_FIELDS
@@ -184,11 +188,22 @@ class Eraser:
         )
         report.anonymised[COUPONS] = int(result.modified_count)
 
+    async def _move_trigger(self, vid: str, pseudonym: str) -> int:
+        """Keep the visitor's first qualification (persona, arm, time) under the pseudonym."""
+        triggers = self.store[EXPERIMENT_TRIGGERS]
+        trigger = await triggers.find_one({"_id": vid})
+        if trigger is None:
+            return 0
+        kept = {k: v for k, v in trigger.items() if k not in TRIGGER_PERSONAL_FIELDS}
+        await triggers.insert_many([{**kept, "_id": pseudonym, "vid": pseudonym, "erased": True}])
+        await triggers.delete_many({"_id": vid})
+        return 1
+
     async def _delete_redis_state(self, vid: str, sids: set[str], pvids: set[str]) -> int:
         def key(suffix: str) -> str:
             return self.prefix + suffix
 
-        keys = [key(f"{name}:{vid}") for name in ("visit", "persona", "optout")]
+        keys = [key(f"{name}:{vid}") for name in ("visit", "persona", "optout", "triggered")]
         keys.extend(key(f"vw:{pvid}") for pvid in pvids)
         for sid in sids:
             keys.append(key(f"pstate:{sid}"))

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from server.adapters.audit_store import AUDIT_LOG
 from server.adapters.mongo_store import MongoStore, RetentionRule
-from server.adapters.shop_store import CARTS, EXPOSURES
+from server.adapters.shop_store import CARTS, EXPERIMENT_TRIGGERS, EXPOSURES
 from server.domain.consent import ERASED_FLAG, Choice, Default
 from server.settings import Settings
 
@@ -32,8 +32,10 @@ def privacy_retention(settings: Settings) -> list[RetentionRule]:
     days = settings.retention
     return [
         RetentionRule(VISITOR_PREFS, "at", days.consent_days),
-        # Exposures are the experiment's units, like experiment_visitors: kept as aggregates.
+        # Exposures and triggers are the experiment's units, like experiment_visitors: kept as
+        # aggregates.
         RetentionRule(EXPOSURES, "at", days.aggregates_days),
+        RetentionRule(EXPERIMENT_TRIGGERS, "at", days.aggregates_days),
         RetentionRule(AUDIT_LOG, "at", days.audit_days),
         RetentionRule(CARTS, "updated_at", days.carts_days),
     ]

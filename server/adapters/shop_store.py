@@ -27,6 +27,8 @@ CARTS = "carts"
 COUPONS = "coupons"
 ORDERS = "orders"
 EXPOSURES = "exposures"
+# One per visitor: the first moment it qualified for an adaptation, in either arm.
+EXPERIMENT_TRIGGERS = "experiment_triggers"
 
 SHOP_INDEXES = (
     IndexSpec(PRODUCTS, [("slug", 1)], unique=True),
@@ -43,6 +45,7 @@ EXPOSURE_INDEXES = (
     IndexSpec(EXPOSURES, [("vid", 1)]),
     IndexSpec(EXPOSURES, [("adaptation", 1), ("arm", 1)]),
 )
+TRIGGER_INDEXES = (IndexSpec(EXPERIMENT_TRIGGERS, [("persona", 1), ("arm", 1)]),)
 
 
 def _is_duplicate_key(error: Exception) -> bool:

@@ -2,7 +2,12 @@
 
 The server decides which apply to a visitor and builds their payloads; one client module
 (client/src/adapt.js) renders them by name. Control visitors and visitors who opted out
-get none.
+get none, and in A/A mode nobody does.
+
+A visitor *qualifies* on a page when its shown persona has an adaptation for that kind of
+page and it has not opted out: the same rule in both arms, so the moment is logged for
+control visitors too ("would have shown"), which a triggered analysis needs
+(docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -40,11 +45,44 @@ BY_NAME = {adaptation.name: adaptation for adaptation in ADAPTATIONS}
 PERSONAL_COUPON_PERCENT = 15
 
 
-def adaptations_for(persona: str, arm: str, opted_out: bool) -> list[Adaptation]:
-    """Return the adaptations a visitor gets: none for control, opt-outs or unknown."""
-    if arm != "treatment" or opted_out:
+MODES = ("ab", "aa")  # experiments.mode: "aa" adapts nobody and logs as "ab" does
+
+
+@dataclass(frozen=True)
+class Qualification:
+    """A visitor qualifying on a page: what it was (`adapted`) or would have been shown."""
+
+    names: tuple[str, ...]
+    adapted: bool
+
+    @property
+    def counterfactual(self) -> bool:
+        return not self.adapted
+
+
+def adapts(arm: str, mode: str = "ab") -> bool:
+    """Say whether a visitor of `arm` is really adapted under the experiment `mode`."""
+    return arm == "treatment" and mode == "ab"
+
+
+def adaptations_for(persona: str, arm: str, opted_out: bool, mode: str = "ab") -> list[Adaptation]:
+    """Return the adaptations a visitor gets: none for control, opt-outs, unknown or A/A."""
+    if not adapts(arm, mode) or opted_out:
         return []
     return [adaptation for adaptation in ADAPTATIONS if adaptation.persona == persona]
+
+
+def qualification(
+    persona: str, kind: str, arm: str, opted_out: bool, mode: str = "ab"
+) -> Qualification | None:
+    """Return the visitor's qualification on a `kind` of page, None when it does not qualify.
+
+    Whether it qualifies does not depend on the arm or the mode; only `adapted` does.
+    """
+    if opted_out:
+        return None
+    names = tuple(a.name for a in ADAPTATIONS if a.persona == persona and kind in a.pages)
+    return Qualification(names, adapts(arm, mode)) if names else None
 
 
 def page_kind(path: str) -> str:

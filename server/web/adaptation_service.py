@@ -1,17 +1,29 @@
-"""Build a visitor's adaptations with their payloads, and log each exposure once per visit."""
+"""Build a visitor's adaptations with their payloads; log qualifications, exposures, triggers.
+
+Qualifying (server/domain/adaptations.py) is logged in both arms: a treatment visitor's
+exposures are what it was shown, a control visitor's (and everybody's in A/A mode) are
+counterfactual, "would have shown X". A visitor's first qualification is its experiment
+trigger, stored once (`experiment_triggers`, `_id` = vid): the persona it is analysed under.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from server.adapters.shop_store import EXPOSURES
+from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
 from server.bootstrap import Services
-from server.domain.adaptations import PERSONAL_COUPON_PERCENT, adaptations_for
+from server.domain.adaptations import (
+    PERSONAL_COUPON_PERCENT,
+    adaptations_for,
+    page_kind,
+    qualification,
+)
 from server.domain.errors import VitrineError
 from server.web.privacy_api import personalization_allowed
 
@@ -68,10 +80,15 @@ async def _unseen_categories(services: Services, vid: str) -> list[dict[str, str
 
 
 async def build_adaptations(
-    services: Services, vid: str, persona: str, arm: str
+    services: Services, vid: str, persona: str, arm: str, *, opted: bool | None = None
 ) -> list[dict[str, Any]]:
-    """Return [{name, payload}] for the visitor (empty for control, opt-out or unknown)."""
-    chosen = adaptations_for(persona, arm, await opted_out(services, vid))
+    """Return [{name, payload}] for the visitor (empty for control, opt-out, unknown or A/A).
+
+    `opted` is the visitor's `opted_out()` when the caller already has it.
+    """
+    if opted is None:
+        opted = await opted_out(services, vid)
+    chosen = adaptations_for(persona, arm, opted, services.settings.experiments.mode)
     built: list[dict[str, Any]] = []
     for adaptation in chosen:
         payload: dict[str, Any] = {"pages": list(adaptation.pages)}
@@ -91,11 +108,56 @@ async def build_adaptations(
     return built
 
 
-async def log_exposures(
+async def record_qualification(
+    services: Services, vid: str, session_id: str, persona: str, arm: str, path: str,
+    *, opted: bool, built: Sequence[str] = (),
+) -> list[str]:  # fmt: skip
+    """Log that the visitor qualifies on this page (if it does), in either arm.
+
+    An adapted visitor (treatment in "ab") is exposed to those of `built`, the adaptations
+    it really got, that this page shows; any other visitor gets a counterfactual exposure
+    for each one it would have been shown. Returns the exposures' adaptation names.
+    """
+    mode = services.settings.experiments.mode
+    found = qualification(persona, page_kind(path), arm, opted, mode)
+    if found is None or not vid:
+        return []
+    await _record_trigger(services, vid, session_id, persona, arm, list(found.names), path)
+    names = [name for name in found.names if name in built] if found.adapted else list(found.names)
+    await log_exposures(
+        services, vid, session_id, persona, arm, names, path, counterfactual=found.counterfactual
+    )
+    return names
+
+
+async def _record_trigger(
     services: Services, vid: str, session_id: str, persona: str, arm: str,
     names: list[str], path: str,
 ) -> None:  # fmt: skip
-    """Record each adaptation shown to a visitor once per visit."""
+    """Store the visitor's first qualification, once: the mark decides who is first."""
+    mark = services.key("triggered", vid)
+    ttl_s = services.settings.retention.aggregates_days * 86_400
+    try:
+        if not await services.redis.set(mark, "1", nx=True, ex=ttl_s):
+            return  # qualified before: its trigger is kept as it was
+    except (aioredis.RedisError, OSError):
+        return
+    doc = {"_id": vid, "vid": vid, "sid": session_id, "at": datetime.now(UTC),
+           "persona": persona, "arm": arm, "adaptations": names, "path": path,
+           "mode": services.settings.experiments.mode}  # fmt: skip
+    queued = 0
+    with contextlib.suppress(aioredis.RedisError, OSError):
+        queued = await services.extras["write_queue"].append(EXPERIMENT_TRIGGERS, doc)
+    if queued != 1:  # not queued (backlog full, Redis away): the next qualification tries again
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await services.redis.delete(mark)
+
+
+async def log_exposures(
+    services: Services, vid: str, session_id: str, persona: str, arm: str,
+    names: list[str], path: str, *, counterfactual: bool = False,
+) -> None:  # fmt: skip
+    """Record each adaptation shown (or, `counterfactual`, due but not shown) once per visit."""
     if not names:
         return
     try:
@@ -112,5 +174,7 @@ async def log_exposures(
         if new:  # once per visit and adaptation: that is also its id
             doc = {"_id": f"{session_id}:{name}", "vid": vid, "sid": session_id, "at": now,
                    "adaptation": name, "persona": persona, "arm": arm, "path": path}  # fmt: skip
+            if counterfactual:
+                doc["counterfactual"] = True
             with contextlib.suppress(aioredis.RedisError, OSError):
                 await queue.append(EXPOSURES, doc)

@@ -280,6 +280,7 @@ def _markers(
             "persona": e.get("persona"),
         }
         for e in exposures
+        if not e.get("counterfactual")  # "would have shown": nothing happened on the page
     ]
     return sorted(markers, key=lambda marker: marker["t"])
 

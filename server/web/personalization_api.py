@@ -7,11 +7,15 @@ from typing import Any
 from quart import Blueprint
 
 from server.bootstrap import Services
-from server.domain.adaptations import page_kind
 from server.domain.catalog import Product, format_money
 from server.domain.errors import InvalidInput
 from server.domain.validation import require_object
-from server.web.adaptation_service import build_adaptations, log_exposures, set_opt_out
+from server.web.adaptation_service import (
+    build_adaptations,
+    opted_out,
+    record_qualification,
+    set_opt_out,
+)
 from server.web.common import json_response, read_json, services, visitor
 from server.web.identity import Visitor
 from server.web.personas_view import current_persona
@@ -72,14 +76,19 @@ def product_card(product: Product) -> dict[str, Any]:
 
 
 async def page_state(shop: Services, current: Visitor, path: str) -> dict[str, Any]:
-    """What the page starts from: persona, reasons, arm and the adaptations to render."""
+    """What the page starts from: persona, reasons, arm and the adaptations to render.
+
+    Qualifying here is logged in both arms (exposures, and the visitor's first trigger).
+    """
     persona = await current_persona(shop, current.vid)
-    adaptations = await build_adaptations(shop, current.vid, persona["persona"], current.arm)
-    kind = page_kind(path)
-    shown = [a["name"] for a in adaptations if kind in a["payload"]["pages"]]
-    await log_exposures(
-        shop, current.vid, current.session_id, persona["persona"], current.arm, shown, path
+    opted = await opted_out(shop, current.vid)
+    adaptations = await build_adaptations(
+        shop, current.vid, persona["persona"], current.arm, opted=opted
     )
+    await record_qualification(
+        shop, current.vid, current.session_id, persona["persona"], current.arm, path,
+        opted=opted, built=[a["name"] for a in adaptations],
+    )  # fmt: skip
     return {
         "persona": persona["persona"],
         "reasons": persona.get("reasons", []),

@@ -117,9 +117,11 @@ async def ensure_persona_change(app: VitrineApp, sid: str, vid: str) -> None:
     if await history.count_documents({"sid": sid, "changed": True}):
         # The adaptation shown with it is stored by the workers' document writer, from the
         # write queue: wait for it rather than read the replay before it lands. A visitor
-        # drawn into the control arm (10 %) is shown none: then one is recorded here.
+        # drawn into the control arm (10 %) is shown none (its exposures are counterfactual,
+        # not markers): then one is recorded here.
+        shown = {"sid": sid, "counterfactual": {"$ne": True}}
         with contextlib.suppress(AssertionError):
-            await eventually(lambda: exposures.count_documents({"sid": sid}), timeout=10)
+            await eventually(lambda: exposures.count_documents(shown), timeout=10)
             return
     else:
         await history.insert_many(

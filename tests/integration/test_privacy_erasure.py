@@ -1,5 +1,6 @@
-"""Erasure on real parts: a visitor with events, a replay, a visit, predictions, exposures, a
-cart and an order erases themself (or an admin erases them); another visitor is untouched."""
+"""Erasure on real parts: a visitor with events, a replay, a visit, predictions, exposures, an
+experiment trigger, a cart and an order erases themself (or an admin erases them); another
+visitor is untouched."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ SHIPPING = {"name": "Ada Lovelace", "email": "ada@example.org", "address": "12 A
 # Collections that hold a visitor's own documents, and the field naming the visitor.
 BY_VID = {"event_frames": "vid", "sessions": "vid", "persona_history": "vid",
           "replay_chunks": "vid", "exposures": "vid", "orders": "vid"}  # fmt: skip
-BY_ID = ("carts", "visitor_prefs", "experiment_visitors")
+BY_ID = ("carts", "visitor_prefs", "experiment_visitors", "experiment_triggers")
 
 
 class Browser:
@@ -84,6 +85,15 @@ async def shop_and_browse(app: Any, url: str) -> tuple[Browser, str]:
     await services.store["exposures"].insert_many(
         [{"vid": me["vid"], "sid": me["session_id"], "adaptation": "discover-more",
           "persona": "explorer", "arm": me["arm"], "path": "/"}])  # fmt: skip
+    # The visitor's first qualification, as the adaptation layer stores it (replacing the one
+    # the persona worker may have logged meanwhile), and the mark that keeps it the first.
+    trigger = {"_id": me["vid"], "vid": me["vid"], "sid": me["session_id"],
+               "at": datetime.now(UTC), "persona": "explorer", "arm": me["arm"],
+               "adaptations": ["tutorial", "discover-more"], "path": "/", "mode": "ab"}  # fmt: skip
+    await services.store["experiment_triggers"].replace_one(
+        {"_id": me["vid"]}, trigger, upsert=True
+    )
+    await services.redis.set(services.key("triggered", me["vid"]), "1")
     await services.redis.set(services.key("persona", me["vid"]), b'{"persona": "explorer"}')
     await services.redis.set(services.key("exposed", me["session_id"], "tutorial"), "1")
     await services.redis.set(services.key("optout", me["vid"]), "1")
@@ -152,6 +162,14 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
             {"_id": order["vid"]}
         )
         assert pseudonymous is not None and pseudonymous["erased"] is True
+        # The trigger keeps the visitor's persona, arm and moment, under the pseudonym, with
+        # nothing that points to the visit.
+        assert reply["anonymised"]["experiment_triggers"] == 1
+        trigger = await app.services.store["experiment_triggers"].find_one({"_id": order["vid"]})
+        assert trigger is not None and isinstance(trigger.pop("at"), datetime)
+        assert trigger == {"_id": order["vid"], "vid": order["vid"], "persona": "explorer",
+                           "arm": erased.me["arm"], "adaptations": ["tutorial", "discover-more"],
+                           "mode": "ab", "erased": True}  # fmt: skip
         summary_after = await app.services.extras["experiments"].refresh()
         assert _cells(summary_after) == _cells(summary_before)  # same visitors, orders, revenue
         entry = await app.services.store[AUDIT_LOG].find_one(
@@ -164,7 +182,9 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
 
 def _cells(summary: dict[str, Any]) -> list[tuple[Any, ...]]:
     # Cells with visitors only: exposures (deleted with the visitor) make cells of their own.
-    return [(c["persona"], c["arm"], c["visitors"], c["converters"], c["orders"], c["revenue"])
+    # The row is the persona a visitor was triggered under ("persona" before issue 12).
+    return [(c.get("row", c.get("persona")), c["arm"], c["visitors"], c["converters"],
+             c["orders"], c["revenue"])
             for c in summary["cells"] if c["visitors"]]  # fmt: skip
 
 

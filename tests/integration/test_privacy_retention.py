@@ -28,6 +28,7 @@ EXPECTED = {
     "heatmap_bins": ("updated_at", 400),
     "scroll_depth": ("updated_at", 400),
     "exposures": ("at", 400),
+    "experiment_triggers": ("at", 400),
     "admin_audit": ("at", 400),
     "visitor_prefs": ("at", 400),
     "carts": ("updated_at", 30),
