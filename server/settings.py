@@ -74,6 +74,17 @@ class IdentitySettings(_Section):
 class ExperimentSettings(_Section):
     holdout_fraction: float = Field(0.10, ge=0.0, le=1.0)
     force_arm: Literal["", "treatment", "control"] = ""
+    # "aa": both arms stay unadapted, but qualification and exposures are logged as in "ab",
+    # to check the pipeline and the statistics on real traffic (docs/experiments.md).
+    mode: Literal["ab", "aa"] = "ab"
+    # "sequential": always-valid intervals, safe to read at any time (the live page);
+    # "fixed": fixed-horizon intervals, with no verdict before `planned_visitors`.
+    analysis: Literal["sequential", "fixed"] = "sequential"
+    planned_visitors: int = Field(2000, ge=2)  # per row, both arms: the fixed horizon
+    # The sample size (per row, both arms) at which the always-valid interval is tightest.
+    sequential_tuning_visitors: int = Field(2000, ge=2)
+    correction: Literal["holm", "bh", "none"] = "holm"  # across personas × metrics
+    srm_p: float = Field(0.001, gt=0.0, lt=1.0)  # a sample-ratio p below this voids the row
 
 
 class TrackingSettings(_Section):

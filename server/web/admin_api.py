@@ -216,7 +216,7 @@ def session_row(
             {"at": iso(c["at"]), "persona": shown_persona(c), "confidence": c.get("confidence")}
             for c in changes
         ],
-        "exposures": len(exposures),
+        "exposures": sum(1 for e in exposures if not e.get("counterfactual")),  # shown only
     }
 
 

@@ -9,12 +9,13 @@ import pytest
 from server.domain.uplift import (
     Z95,
     ArmTotals,
+    Difference,
     Moments,
+    arm_report,
     combine,
-    comparison,
+    differences,
     mean_interval,
     proportion_difference,
-    t_quantile,
     too_small,
     welch_difference,
     wilson,
@@ -41,6 +42,19 @@ T_975 = {2: 4.302652729749462, 6: 2.446911851144979, 8: 2.306004135204166,
 TOL = 1e-6
 
 
+def arms_of(treatment: ArmTotals, control: ArmTotals) -> dict[str, dict[str, object]]:
+    return {"treatment": arm_report(treatment), "control": arm_report(control)}
+
+
+def fixed_uplift(treatment: ArmTotals, control: ArmTotals) -> dict[str, dict[str, float | None]]:
+    """The fixed-horizon uplift of each metric, as {value, low, high, p}."""
+    out = {}
+    for metric, diff in differences(treatment, control).items():
+        estimate, p = diff.fixed()
+        out[metric] = {**estimate.to_dict(), "p": p}
+    return out
+
+
 def close(estimate: dict[str, float | None], value: float, low: float, high: float) -> None:
     assert estimate["value"] == pytest.approx(value, abs=TOL)
     assert estimate["low"] == pytest.approx(low, abs=TOL)
@@ -48,7 +62,7 @@ def close(estimate: dict[str, float | None], value: float, low: float, high: flo
 
 
 def test_conversion_rates_are_wilson_intervals() -> None:
-    report = comparison(TREATMENT, CONTROL)["arms"]
+    report = arms_of(TREATMENT, CONTROL)
     # Wilson: centre = (p + z²/2n) / (1 + z²/n), half = z/(1 + z²/n) · √(p(1−p)/n + z²/4n²)
     # Treatment p = 6/16 = 0.375, z²/n = 0.240091176:
     #   centre = (0.375 + 0.120045588) / 1.240091176 = 0.399200960
@@ -61,7 +75,7 @@ def test_conversion_rates_are_wilson_intervals() -> None:
 
 
 def test_average_order_value_and_revenue_per_visitor_are_t_intervals() -> None:
-    report = comparison(TREATMENT, CONTROL)["arms"]
+    report = arms_of(TREATMENT, CONTROL)
     # s² = (n·Σx² − (Σx)²) / (n(n−1)), half = t(0.975; n−1) · √(s²/n)
     # Treatment AOV: mean 280/7 = 40, s² = (88 200 − 78 400)/42 = 233.333,
     #   se = √(233.333/7) = 5.773502692, half = 2.446911851 · 5.773502692 = 14.127252159
@@ -78,7 +92,7 @@ def test_average_order_value_and_revenue_per_visitor_are_t_intervals() -> None:
 
 
 def test_uplift_is_treatment_minus_control_with_its_interval() -> None:
-    uplift = comparison(TREATMENT, CONTROL)["uplift"]
+    uplift = fixed_uplift(TREATMENT, CONTROL)
     # Conversion, unpooled: diff = 0.375 − 0.333333 = 0.041666667,
     #   se = √(0.375·0.625/16 + (1/3)(2/3)/9) = √(0.0146484375 + 0.0246913580) = 0.198342622,
     #   half = 1.959963985 · 0.198342622 = 0.388743395
@@ -91,22 +105,24 @@ def test_uplift_is_treatment_minus_control_with_its_interval() -> None:
     #   df = 79.861111² / (52.083333²/15 + 27.777778²/8) = 6377.797068 / 277.295525 = 23,
     #   half = 2.068657610 · 8.936504412 = 18.486567863
     close(uplift["revenue_per_visitor_cents"], 7.5, -10.986567863, 25.986567863)
-    assert not any(metric["significant"] for metric in uplift.values())
+    # Two-sided p-values of the same tests: 2·(1 − Φ(0.041667/0.198343)) and Welch's t.
+    z = (1 / 24) / 0.198342622
+    assert uplift["conversion_rate"]["p"] == pytest.approx(math.erfc(z / math.sqrt(2)), abs=1e-8)
+    assert all(metric["p"] > 0.05 for metric in uplift.values())
 
 
 def test_the_building_blocks_agree_with_the_example() -> None:
     assert Z95 == pytest.approx(Z, abs=1e-12)
+    # The fixed interval's half-width divided by the standard error is t(0.975; df).
     for df, value in T_975.items():
-        assert t_quantile(0.975, df) == pytest.approx(value, abs=1e-9)
+        interval, _ = Difference(0.0, 1.0, df).fixed()
+        assert interval.high == pytest.approx(value, abs=1e-9)
     welch = welch_difference(Moments(16, 280, 17_400), Moments(9, 90, 2_900))
     assert welch.value == pytest.approx(7.5)
-    assert welch.high == pytest.approx(7.5 + T_975[23] * math.sqrt(2875 / 36), abs=TOL)
-
-
-def test_t_quantile_matches_scipy_for_fractional_degrees_of_freedom() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    for df in (0.7, 1.0, 2.1176, 3.5, 11.93, 29.5, 99.0, 101.0, 5_000.0, 1e8):
-        assert t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-8)
+    assert welch.se == pytest.approx(math.sqrt(2875 / 36), abs=TOL)
+    assert welch.df == pytest.approx(23, abs=1e-6)
+    interval, _ = welch.fixed()
+    assert interval.high == pytest.approx(7.5 + T_975[23] * math.sqrt(2875 / 36), abs=TOL)
 
 
 def test_wilson_edges_stay_inside_zero_and_one() -> None:
@@ -124,12 +140,13 @@ def test_degenerate_samples_give_no_interval_rather_than_a_wrong_one() -> None:
     assert mean_interval(Moments(0, 0, 0)).value is None
     single = mean_interval(Moments(1, 42, 42 * 42))
     assert (single.value, single.low, single.high) == (42, None, None)
-    flat = welch_difference(Moments(3, 30, 300), Moments(2, 10, 50))
-    assert (flat.value, flat.low, flat.high) == (5, 5, 5)
-    assert welch_difference(Moments(1, 10, 100), Moments(5, 10, 30)).low is None
+    flat, p = welch_difference(Moments(3, 30, 300), Moments(2, 10, 50)).fixed()
+    assert (flat.value, flat.low, flat.high, p) == (5, 5, 5, None)
+    assert welch_difference(Moments(1, 10, 100), Moments(5, 10, 30)).fixed()[0].low is None
     assert proportion_difference(1, 0, 1, 2).value is None
-    empty = comparison(ArmTotals(), ArmTotals())
-    assert empty["too_small"] and empty["uplift"]["conversion_rate"]["value"] is None
+    empty = fixed_uplift(ArmTotals(), ArmTotals())
+    assert too_small(ArmTotals(), ArmTotals()) and empty["conversion_rate"]["value"] is None
+    assert welch_difference(Moments(3, 30, 300), Moments(2, 10, 50)).always_valid(5, 100)[1] is None
 
 
 @pytest.mark.parametrize(
