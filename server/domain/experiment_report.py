@@ -10,8 +10,8 @@ reported apart: no adaptation could have touched them), then "all" (intention to
 every visitor by arm).
 
 Each row gets one state:
-  srm        its split differs from the configured one (or the overall split does):
-             no verdict, whatever the intervals say;
+  srm        its split differs from the configured one: no verdict, whatever the
+             intervals say (the overall split is the "all" row's, shown as a banner);
   too_small  an arm has under 30 visitors or 5 converters;
   not_yet    fixed horizon: fewer visitors than planned; sequential: no metric's
              corrected test rejects yet (the always-valid interval may be read again);
@@ -93,8 +93,7 @@ def _metric(estimate: Estimate, p: float | None, can_read: bool) -> dict[str, An
 
 
 def _row(
-    key: str, group: str, cells: dict[str, dict[str, Any]], plan: AnalysisPlan,
-    labels: Labels, overall: srm.SampleRatio | None,
+    key: str, group: str, cells: dict[str, dict[str, Any]], plan: AnalysisPlan, labels: Labels
 ) -> dict[str, Any]:  # fmt: skip
     arms = {arm: ArmTotals.from_dict(cells.get(arm, {})) for arm in ARMS}
     treatment, control = arms["treatment"], arms["control"]
@@ -104,7 +103,7 @@ def _row(
         for metric, diff in differences(treatment, control).items()
     }
     ratio = srm.check(treatment.visitors, control.visitors, plan.holdout_fraction, plan.srm_p)
-    if ratio.mismatch or (overall is not None and overall.mismatch):
+    if ratio.mismatch:
         state = "srm"
     elif too_small(treatment, control):
         state = "too_small"
@@ -169,8 +168,6 @@ def _note(row: dict[str, Any], plan: AnalysisPlan) -> str | None:
     arms = row["arms"]
     if state == "srm":
         ratio = row["srm"]
-        if not ratio["mismatch"]:
-            return "No verdict: the overall split of visitors between the arms is off (see above)."
         return (
             f"Sample ratio mismatch: {ratio['observed_control_share']:.1%} of these visitors are "
             f"in control where {ratio['expected_control_share']:.1%} is configured "
@@ -242,16 +239,10 @@ def build(summary: dict[str, Any] | None, plan: AnalysisPlan, labels: Labels) ->
     for cell in summary.get("cells", []):
         cells.setdefault(cell["row"], {})[cell["arm"]] = cell
     everyone = cells.get(ALL, {})
-    overall = srm.check(
-        int(everyone.get("treatment", {}).get("visitors", 0)),
-        int(everyone.get("control", {}).get("visitors", 0)),
-        plan.holdout_fraction, plan.srm_p,
-    )  # fmt: skip
     triggered = [*labels.personas, *sorted(set(cells) - {*labels.personas, NOT_QUALIFIED, ALL})]
-    rows = [_row(key, "triggered", cells.get(key, {}), plan, labels, overall) for key in triggered]
-    rows.append(_row(NOT_QUALIFIED, NOT_QUALIFIED, cells.get(NOT_QUALIFIED, {}), plan, labels,
-                     overall))  # fmt: skip
-    rows.append(_row(ALL, "itt", everyone, plan, labels, overall))
+    rows = [_row(key, "triggered", cells.get(key, {}), plan, labels) for key in triggered]
+    rows.append(_row(NOT_QUALIFIED, NOT_QUALIFIED, cells.get(NOT_QUALIFIED, {}), plan, labels))
+    rows.append(_row(ALL, "itt", everyone, plan, labels))
     correct(rows, plan.correction)
     for row in rows:
         _settle(row, plan)
@@ -268,7 +259,7 @@ def build(summary: dict[str, Any] | None, plan: AnalysisPlan, labels: Labels) ->
     ]
     return base | {
         "computed_at": _iso(summary.get("computed_at")),
-        "srm": overall.to_dict(),
+        "srm": rows[-1]["srm"],  # the overall split: every visitor, the intention-to-treat row
         "personas": rows,
         "series": series,
         "exposures": _exposures(summary.get("exposures", [])),

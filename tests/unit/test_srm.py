@@ -76,12 +76,17 @@ def test_a_mismatched_row_gets_no_verdict_however_large_its_effect() -> None:
     assert report["srm"]["mismatch"] is False
 
 
-def test_an_overall_mismatch_voids_every_row() -> None:
+def test_an_overall_mismatch_voids_the_overall_row_not_a_persona_split_correctly() -> None:
     fold = ExperimentFold()
     for i in range(3000):
-        arm = "control" if i % 3 == 0 else "treatment"  # 33 % control where 10 % is configured
+        arm = "control" if i % 10 == 0 else "treatment"
         fold.add("all", arm, 0, [(0, 500)] if i % 4 == 0 else [])
-        fold.add("hurried" if i % 2 else "explorer", arm, 0, [(0, 500)] if i % 4 == 0 else [])
+        fold.add("hurried", arm, 0, [(0, 500)] if i % 4 == 0 else [])
+    for _ in range(600):  # explorers, all in control: tracking broken in one arm
+        fold.add("all", "control", 0, [])
+        fold.add("explorer", "control", 0, [])
     report = build(_summary(fold), AnalysisPlan(holdout_fraction=0.10), LABELS)
-    assert report["srm"]["mismatch"]
-    assert {row["state"] for row in report["personas"]} == {"srm"}
+    rows = {row["persona"]: row for row in report["personas"]}
+    assert report["srm"]["mismatch"] and report["srm"] == rows["all"]["srm"]
+    assert rows["all"]["state"] == rows["explorer"]["state"] == "srm"
+    assert rows["hurried"]["state"] != "srm"
