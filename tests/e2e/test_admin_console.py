@@ -13,7 +13,7 @@ import json
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
 from server.settings import load_settings
 from tests.support.live_server import running_app
+from tests.support.polling import eventually
 
 ADMIN = ("console-e2e", "console-password-1")
 PRODUCT, SECOND_PRODUCT, LIVE_PRODUCT = "p005", "p020", "p031"
@@ -35,17 +36,6 @@ SHOWS_PRODUCT_PAGE = """(pid) => {
     const frame = document.querySelector('.replayer-wrapper iframe');
     return !!frame?.contentDocument?.querySelector(`[data-product-id="${pid}"][data-category]`);
 }"""
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s: {check}")
-        await asyncio.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +176,7 @@ async def test_record_replay_heatmap_and_live(
     await shopper.goto(f"{url}/product/{PRODUCT}")
     sid = await shopper.get_attribute('meta[name="vitrine-sid"]', "content")
     vid = await shopper.get_attribute('meta[name="vitrine-vid"]', "content")
-    await eventually(lambda: recorder_acked(shopper, 1))
+    await eventually(lambda: recorder_acked(shopper, 1), timeout=30)
     for step in range(12):
         await shopper.mouse.move(200 + step * 60, 300 + step * 15)
         await asyncio.sleep(0.05)
@@ -198,16 +188,18 @@ async def test_record_replay_heatmap_and_live(
     await shopper.mouse.wheel(0, 600)
     await asyncio.sleep(2.5)  # one recorder flush interval
     await shopper.evaluate("() => window.vitrineTracker.flush()")
-    await eventually(lambda: recorder_acked(shopper, 3))
+    await eventually(lambda: recorder_acked(shopper, 3), timeout=30)
     await shopper.goto(f"{url}/product/{SECOND_PRODUCT}")
-    await eventually(lambda: recorder_acked(shopper, 1))
+    await eventually(lambda: recorder_acked(shopper, 1), timeout=30)
     await asyncio.sleep(2.5)
     assert shopper.errors == []
 
     events = app.services.extras["events"]
-    await eventually(lambda: events.session(sid))
+    await eventually(lambda: events.session(sid), timeout=30)
     bins = events.heatmap_bins
-    await eventually(lambda: bins.count_documents({"path": f"/product/{PRODUCT}", "kind": "click"}))
+    await eventually(
+        lambda: bins.count_documents({"path": f"/product/{PRODUCT}", "kind": "click"}), timeout=30
+    )
     await ensure_persona_change(app, sid, vid)
 
     admin = await admin_page(browser, url)
@@ -276,9 +268,9 @@ async def test_record_replay_heatmap_and_live(
     live = await shopper_page(browser, 1280)
     await live.goto(f"{url}/product/{LIVE_PRODUCT}")
     live_sid = await live.get_attribute('meta[name="vitrine-sid"]', "content")
-    await eventually(lambda: recorder_acked(live, 1))
+    await eventually(lambda: recorder_acked(live, 1), timeout=30)
     await live.evaluate("() => window.vitrineTracker.flush()")
-    await eventually(lambda: events.session(live_sid))
+    await eventually(lambda: events.session(live_sid), timeout=30)
     await admin.goto(
         f"{url}/admin/heatmap?page=/product/{LIVE_PRODUCT}&kind=move&width=1280&live=1"
     )

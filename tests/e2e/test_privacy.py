@@ -3,10 +3,7 @@ choices and the footer link, Do-Not-Track, masking of everything typed, and eras
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +12,15 @@ import orjson
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess
+from tests.support.polling import eventually
 
 SERVER_ENV = {"VITRINE_PRIVACY__CONSENT_DEFAULT": "ask"}
 # What the shopper types: none of it may reach the server in events or replays.
 TYPED = {"search": "zebracorn", "name": "Quintessa Marrowby", "email": "quintessa@example.org",
          "address": "77 Velvet Lantern Lane", "city": "Brightwater", "zip": "QX 42",
          "country": "Wakandaland"}  # fmt: skip
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s")
-        await asyncio.sleep(0.3)
+# Reads through the admin API log in each time: at most 20 logins a minute per address.
+ADMIN_POLL_S = 0.3
 
 
 async def tracker(page: Any) -> dict[str, Any]:
@@ -99,7 +88,7 @@ async def test_accepting_starts_tracking_and_the_footer_link_changes_the_choice(
     assert state["consent"] == "granted"
     await move_around(page)
     sid = state["sid"]
-    await eventually(lambda: stored_events(shop.url, sid))
+    await eventually(lambda: stored_events(shop.url, sid), interval=ADMIN_POLL_S)
 
     await page.click('[data-action="privacy-settings"]')
     await page.wait_for_url(re.compile(r"/privacy$"))
@@ -113,7 +102,7 @@ async def test_accepting_starts_tracking_and_the_footer_link_changes_the_choice(
     await page.screenshot(path=str(artifacts / "privacy-settings.png"), full_page=True)
     # Everything sent before the decline was acknowledged: once the stream is drained it is
     # all stored, and that is the count nothing may add to.
-    await eventually(lambda: _drained(shop.url))
+    await eventually(lambda: _drained(shop.url), interval=ADMIN_POLL_S)
     before = len(await stored_events(shop.url, sid))
     await page.goto(shop.url + "/catalog")
     await move_around(page)
@@ -178,7 +167,7 @@ async def test_what_is_typed_never_leaves_the_browser(shop: ServerProcess, page:
         body = await export(shop.url, sid)
         return body if b'"channel":"rrweb"' in body and b"/order/" in body else b""
 
-    stored = await eventually(everything_stored, timeout=30)
+    stored = await eventually(everything_stored, timeout=30, interval=ADMIN_POLL_S)
     lines = [orjson.loads(line) for line in stored.splitlines()]
     kinds = {event["k"] for line in lines if line["channel"] == "tracker"
              for event in line["events"]}  # fmt: skip
@@ -207,7 +196,7 @@ async def test_erasing_my_data_from_the_privacy_page(shop: ServerProcess, page: 
     await eventually(lambda: _running(page))
     await move_around(page)
     before = await tracker(page)
-    await eventually(lambda: stored_events(shop.url, before["sid"]))
+    await eventually(lambda: stored_events(shop.url, before["sid"]), interval=ADMIN_POLL_S)
 
     await page.goto(shop.url + "/privacy")
     await page.click('[data-action="erase-my-data"]')

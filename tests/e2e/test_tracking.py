@@ -7,7 +7,6 @@ scroll depths and sessions apart.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ import pytest
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, CHROMIUM, CHROMIUM_FLAGS
 from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess
+from tests.support.polling import eventually
 
 # Control arm: personas are still predicted, but no adaptation changes the page's layout
 # while a test measures scroll depth against it (a hurried shopper's sticky cart would).
@@ -75,12 +75,16 @@ async def poll_until(
 ) -> tuple[bool, Any, float]:
     """Call `check` until it says done or `deadline` (monotonic) passes; keep polling to
     the end so a failure shows what was last seen. Returns (done, last info, done time)."""
-    while True:
-        done, info = await check()
-        now = time.monotonic()
-        if done or now > deadline:
-            return done, info, now
-        await asyncio.sleep(POLL_S)
+    last: dict[str, Any] = {}
+
+    async def settled() -> bool:
+        last["done"], last["info"] = await check()
+        last["at"] = time.monotonic()
+        return bool(last["done"]) or last["at"] > deadline
+
+    # Past the deadline `settled` is true: this timeout only guards against a hanging check.
+    await eventually(settled, timeout=max(0.0, deadline - time.monotonic()) + 60, interval=POLL_S)
+    return last["done"], last["info"], last["at"]
 
 
 def chunks_of(chunks: list[dict[str, Any]], pvid: str) -> list[dict[str, Any]]:

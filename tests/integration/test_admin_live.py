@@ -13,53 +13,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import socketio
 
 from server.settings import REPO_ROOT
 from tests.support.admin_client import ADMIN_COOKIE, AdminClient
-from tests.support.batches import batch, click, page_event, page_view_id
+from tests.support.batches import batch, click, page_event, page_view_id, rrweb_events
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.sockets import connect
 
 ADMIN = ("live-admin", "live-password-1")
 T0 = int(time.time() * 1000)
-
-
-def rrweb_events(start: int, count: int = 3) -> list[dict[str, Any]]:
-    meta = {
-        "type": 4,
-        "timestamp": start,
-        "data": {"href": "http://x/", "width": 1280, "height": 800},
-    }
-    snapshot = {"type": 2, "timestamp": start + 1, "data": {"node": {"type": 0, "childNodes": []}}}
-    moves = [
-        {"type": 3, "timestamp": start + 10 + i, "data": {"source": 1, "positions": []}}
-        for i in range(max(0, count - 2))
-    ]
-    return [meta, snapshot, *moves][:count]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s")
-        await asyncio.sleep(0.2)
-
-
-async def connect(url: str, namespace: str, cookie: str) -> socketio.AsyncClient:
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(
-        url, namespaces=[namespace], transports=["websocket"], headers={"Cookie": cookie}
-    )
-    return client
 
 
 async def admin_cookie(url: str) -> str:
@@ -84,8 +51,8 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
         await app.services.admins.create(*ADMIN, "admin")
         cookie, me = await visitor_cookie(url)
         vid, sid, pvid = me["vid"], me["session_id"], page_view_id()
-        shopper = await connect(url, "/track", cookie)
-        watcher = await connect(url, "/admin", await admin_cookie(url))
+        shopper = await connect(url, cookie)
+        watcher = await connect(url, await admin_cookie(url), "/admin")
         forwarded: list[dict[str, Any]] = []
         watcher.on("replay", forwarded.append, namespace="/admin")
         ack = await watcher.call("subscribe", {"channel": "replay", "sid": sid}, namespace="/admin")
@@ -113,7 +80,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
                 ack = await shopper.call("replay", payload, namespace="/track")
                 assert ack == {"ok": False, "error": code}, (code, payload)
 
-        await eventually(lambda: asyncio.sleep(0, len(forwarded) >= 2))
+        await eventually(lambda: len(forwarded) >= 2)
         assert [(c["pvid"], c["seq"]) for c in forwarded] == [(pvid, 0), (pvid, 1)]
         # Stored by the document writer (a worker), from the write queue in Redis.
         replays = app.services.extras["replays"].chunks
@@ -132,7 +99,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
 
         # Someone else naming this session: stored under their own visitor, never replayed here.
         intruder_cookie, _ = await visitor_cookie(url)
-        intruder = await connect(url, "/track", intruder_cookie)
+        intruder = await connect(url, intruder_cookie)
         forged = {"sid": sid, "pvid": page_view_id(), "seq": 0, "events": rrweb_events(T0 + 50)}
         assert (await intruder.call("replay", forged, namespace="/track"))["ok"]
 
@@ -195,7 +162,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
 async def test_replay_chunks_have_their_own_rate_limit(make_settings: Any) -> None:
     async with running_app(make_settings(replay={"chunks_per_second": 0.01})) as (_, url):
         cookie, me = await visitor_cookie(url)
-        shopper = await connect(url, "/track", cookie)
+        shopper = await connect(url, cookie)
         pvid = page_view_id()
         acks = [
             await shopper.call(
@@ -219,7 +186,7 @@ async def test_live_heatmap_deltas_and_overview_pushes(make_settings: Any) -> No
     async with running_app(make_settings()) as (app, url):
         await app.services.admins.create(*ADMIN, "admin")
         cookie, me = await visitor_cookie(url)
-        watcher = await connect(url, "/admin", await admin_cookie(url))
+        watcher = await connect(url, await admin_cookie(url), "/admin")
         deltas: list[dict[str, Any]] = []
         overviews: list[dict[str, Any]] = []
         watcher.on("heatmap", deltas.append, namespace="/admin")
@@ -230,7 +197,7 @@ async def test_live_heatmap_deltas_and_overview_pushes(make_settings: Any) -> No
         assert await watcher.call("subscribe", {"channel": "overview"}, namespace="/admin") == {
             "ok": True
         }
-        shopper = await connect(url, "/track", cookie)
+        shopper = await connect(url, cookie)
         events = [page_event("/product/p002", 1920), click(30, "#buy"), click(60, "#buy")]
         events.append({"k": "scroll", "t": 90, "y": 800, "d": 0.5})
         ack = await shopper.call(
@@ -238,14 +205,14 @@ async def test_live_heatmap_deltas_and_overview_pushes(make_settings: Any) -> No
                            path="/product/p002"), namespace="/track",
         )  # fmt: skip
         assert ack["ok"]
-        await eventually(lambda: asyncio.sleep(0, bool(deltas)))
+        await eventually(lambda: bool(deltas))
         bins = [b for d in deltas for b in d["bins"] if b["kind"] == "click"]
         assert bins and bins[0]["path"] == "/product/p002" and bins[0]["vc"] == "desktop"
         assert bins[0]["total"] == 2
         assert bins[0]["anchors"] == [{"selector": "#buy", "cells": [[10, 10, 2]]}]
         depths = [s for d in deltas for s in d["scroll"]]
         assert depths and depths[0]["reached"]["10"] == 1
-        await eventually(lambda: asyncio.sleep(0, len(overviews) >= 2), timeout=10)
+        await eventually(lambda: len(overviews) >= 2, timeout=10)
         latest = overviews[-1]
         assert latest["active"]["shoppers"] == 1
         assert latest["pipeline"]["accepted_events"] >= 4

@@ -24,10 +24,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.adapters.redis_buffer import RedisEventBuffer
-from tests.integration.test_pipeline import UNLIMITED, wait_for
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.flusher_process import FlusherProcess
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.settings import UNLIMITED
 
 DRIVER = Path(__file__).with_name("test_backpressure_client.mjs")
 NODE = shutil.which("node")
@@ -138,7 +139,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         async def at_bound() -> bool:
             return longest.now >= MAX_BACKLOG
 
-        await wait_for(at_bound, timeout=60)
+        await eventually(at_bound, timeout=60)
         # The beacon fallback is refused alike: 503 "busy" (its client keeps the batch).
         cookie, me = await visitor_cookie(url)
         beacons = beacon_batches(me)
@@ -148,7 +149,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         async def shoppers_held_batches() -> bool:
             return all(s.busy_kept for s in shoppers)
 
-        await wait_for(shoppers_held_batches, timeout=60)
+        await eventually(shoppers_held_batches, timeout=60)
         status, report = await healthz(http, url)
         assert status == 503 and report["backpressure"] is True, report
         assert "backpressure: ingest answers busy" in report["reasons"]
@@ -164,7 +165,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
                 status, ack = await beacon(http, url, cookie, item)
                 return status == 200 and ack == {"ok": True, "seq": item["seq"]}
 
-            await wait_for(accepted, timeout=90, every=0.3)
+            await eventually(accepted, timeout=90, interval=0.3)
         reports = [await s.finished() for s in shoppers]
         sent = {s.me["session_id"]: r["events"] for s, r in zip(shoppers, reports, strict=True)}
         sent[me["session_id"]] = sum(len(item["events"]) for item in beacons)
@@ -172,7 +173,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         async def all_stored() -> bool:
             return await events.count_events({}) >= sum(sent.values())
 
-        await wait_for(all_stored, timeout=90, every=0.5)
+        await eventually(all_stored, timeout=90, interval=0.5)
         await asyncio.sleep(1.0)  # anything extra would show now
         stored = await events.stored_batches({})
         assert sum(chunk["n"] for chunk in stored) == sum(sent.values())
@@ -190,13 +191,13 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
                 session = await events.session(sid)
                 return bool(session) and session["events"] == count
 
-            await wait_for(checkpointed, timeout=60)
+            await eventually(checkpointed, timeout=60)
 
         async def healthy() -> dict[str, Any] | None:
             status, report = await healthz(http, url)
             return report if status == 200 else None
 
-        report = await wait_for(healthy, timeout=60)
+        report = await eventually(healthy, timeout=60)
         assert report["backpressure"] is False
         assert longest.max == MAX_BACKLOG  # the stream reached its bound, never went past it
         assert await flusher.stop() == 0, flusher.log()

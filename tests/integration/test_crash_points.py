@@ -48,9 +48,9 @@ from server.pipeline.ingest import Ingest
 from server.settings import Settings
 from server.workers import checkpointer, flusher
 from server.workers.flusher import CRASH_AT_ENV, GROUP
-from tests.integration.test_pipeline import wait_for
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.flusher_process import FlusherProcess
+from tests.support.polling import eventually
 from tests.support.recompute import comparable, expected_documents, stored_documents
 
 CRASH_STEPS = (*flusher.CRASH_POINTS, *checkpointer.CRASH_POINTS)
@@ -199,7 +199,7 @@ async def run_until_drained(run: Stack, process: FlusherProcess) -> None:
             assert process.running(), f"the flusher process died; log:\n{process.log()}"
             return await run.drained()
 
-        await wait_for(drained, timeout=120, every=0.25)
+        await eventually(drained, timeout=120, interval=0.25)
     finally:
         code = await process.stop()
     assert code in (0, -signal.SIGTERM), process.log()

@@ -15,7 +15,7 @@ import pytest
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
 from server.workers.adapt_push import AdaptationPusher
 from tests.integration.test_personalization import become, new_shopper
-from tests.integration.test_pipeline import wait_for
+from tests.support.polling import eventually
 from tests.support.shopper import Shopper
 
 BARGAIN_ON_CATALOG = ["coupon", "deal-highlight", "sort-discount"]
@@ -61,7 +61,7 @@ async def page_state(shopper: Shopper, path: str) -> dict[str, Any]:
 async def trigger_of(app: Any, vid: str) -> dict[str, Any]:
     """The visitor's trigger, once the document writer has stored it."""
     triggers = app.services.store[EXPERIMENT_TRIGGERS]
-    return await wait_for(lambda: triggers.find_one({"_id": vid}))  # type: ignore[no-any-return]
+    return await eventually(lambda: triggers.find_one({"_id": vid}))  # type: ignore[no-any-return]
 
 
 async def exposures_of(app: Any, vid: str, count: int) -> list[dict[str, Any]]:
@@ -71,7 +71,7 @@ async def exposures_of(app: Any, vid: str, count: int) -> list[dict[str, Any]]:
         docs = await exposures.find({"vid": vid}).to_list()
         return docs if len(docs) >= count else []
 
-    docs = await wait_for(landed)
+    docs = await eventually(landed)
     return sorted(docs, key=lambda doc: (doc["at"], doc["adaptation"]))
 
 

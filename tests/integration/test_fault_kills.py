@@ -34,8 +34,9 @@ from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import LEASE_MS
 from server.workers.flusher import GROUP
 from tests.conftest import REAL_MONGODB_URI
-from tests.integration.test_faults import NODE, finished, port_open, print_counts
-from tests.support.live_server import running_app, visitor_cookie
+from tests.integration.test_faults import NODE, finished, print_counts
+from tests.support.live_server import port_open, running_app, visitor_cookie
+from tests.support.polling import eventually
 from tests.support.recompute import expected_documents, stored_documents
 
 DRIVER = Path(__file__).with_name("test_fault_kills_client.mjs")
@@ -51,18 +52,6 @@ FLUSH = {"block_ms": 200, "read_count": 8, "max_round": 64, "checkpoint_every_s"
 def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the flusher processes of this run keep their compiled bytecode."""
     return tmp_path_factory.mktemp("pycache")
-
-
-async def until(predicate: Any, what: str, timeout: float = GUARD_S, every: float = 0.2) -> Any:
-    """Wait for `predicate()` to be truthy; fail (saying what) only after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not after {timeout:.0f} s (last {value!r})")
-        await asyncio.sleep(every)
 
 
 def bytecode_env(pycache: Path) -> dict[str, str]:
@@ -129,7 +118,9 @@ class FlusherProcess:
             state = (await app.services.extras["heartbeat"].read()).get("flusher") or {}
             return state.get("pid") == self.pid
 
-        await until(beating, "the restarted flusher's first round", every=0.05)
+        await eventually(
+            beating, what="the restarted flusher's first round", timeout=GUARD_S, interval=0.05
+        )
         self.startup_s.append(round(time.monotonic() - self.started_at, 1))
 
     def kill(self) -> None:
@@ -240,7 +231,10 @@ async def drained(app: Any) -> dict[str, float]:
         return last["dirty"] == 0
 
     try:
-        await until(done, "stream drained and every aggregate checkpointed", every=0.3)
+        await eventually(
+            done, what="stream drained and every aggregate checkpointed", timeout=GUARD_S,
+            interval=0.3,
+        )  # fmt: skip
     except AssertionError as error:
         lock_ttl = await app.services.redis.pttl(ledger.lock_key)
         raise AssertionError(
@@ -270,7 +264,7 @@ async def in_flight(app: Any, mode: str, flusher: FlusherProcess) -> None:
 
     if mode != "anywhere":
         probe = round_read if mode == "round" else lease_taken
-        await until(probe, f"a {mode} under way", timeout=60, every=0.002)
+        await eventually(probe, what=f"a {mode} under way", timeout=60, interval=0.002)
 
 
 async def own_pending(app: Any) -> int:

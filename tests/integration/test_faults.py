@@ -22,9 +22,9 @@ import pytest
 
 from server.adapters.embedded_valkey import EmbeddedValkey, free_port
 from server.settings import REPO_ROOT
-from tests.integration.test_pipeline import wait_for
 from tests.support.admin_client import AdminClient
-from tests.support.live_server import ServerProcess, running_app, visitor_cookie
+from tests.support.live_server import ServerProcess, port_open, running_app, visitor_cookie
+from tests.support.polling import eventually
 
 DRIVER = Path(__file__).with_name("test_faults_client.mjs")
 NODE = shutil.which("node")
@@ -59,20 +59,6 @@ def print_counts(name: str, reports: list[dict[str, Any]], stored: int, **extra:
           f"{sum(r['batches'] for r in reports)}, retried {retried}, "
           f"reconnects {sum(r['stats']['connects'] for r in reports) - len(reports)}"
           + "".join(f", {k} {v}" for k, v in extra.items()))  # fmt: skip
-
-
-async def port_open(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-        else:
-            writer.close()
-            return
 
 
 async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
@@ -116,7 +102,7 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
             async def all_landed() -> bool:
                 return await events.count_events({}) >= sent
 
-            await wait_for(all_landed, timeout=120, every=1.0)
+            await eventually(all_landed, timeout=120, interval=1.0)
             landed_after = time.monotonic() - restarted_at
             await asyncio.sleep(2)
             stored = await events.count_events({})
@@ -162,7 +148,7 @@ async def test_redis_stopped_error_acks_then_clients_resend(
             async def all_landed() -> bool:
                 return await events.count_events({}) >= sent
 
-            await wait_for(all_landed, timeout=60)
+            await eventually(all_landed, timeout=60)
             await asyncio.sleep(1.5)
             stored = await events.count_events({})
             rejected = app.services.extras["ingest"].rejected
@@ -215,7 +201,7 @@ async def test_server_restarted_clients_reconnect_and_resend(
                 return await stored_events() == sent
 
             with contextlib.suppress(AssertionError):
-                await wait_for(all_landed, timeout=60, every=1.0)
+                await eventually(all_landed, timeout=60, interval=1.0)
             stored = await stored_events()
         print_counts("server restarted", reports, sum(stored.values()))
         assert stored == sent

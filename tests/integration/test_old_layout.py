@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.adapters.event_store import session_chunks
-from tests.integration.test_pipeline import UNLIMITED, connect, wait_for
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.settings import UNLIMITED
+from tests.support.sockets import connect
 
 
 async def test_old_chunks_and_summaries_are_read_and_new_batches_fold_onto_them(
@@ -55,7 +57,7 @@ async def test_old_chunks_and_summaries_are_read_and_new_batches_fold_onto_them(
             session = await events.session(sid)
             return session if session and session["events"] == 6 + len(sent) else None
 
-        session = await wait_for(folded, timeout=60)
+        session = await eventually(folded, timeout=60)
         assert session["clicks"] == 1 and session["page_views"] == 1
         assert session["pages"][old_pvid]["events"] == 6  # the old page view is kept
         assert session["pages"][new_pvid]["events"] == len(sent)

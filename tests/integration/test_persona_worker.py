@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.integration.test_pipeline import UNLIMITED, wait_for
 from tests.support.fake_mistral import API_KEY, FakeMistral
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.settings import UNLIMITED
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "personas"
 
@@ -34,7 +35,7 @@ async def send_visit(url: str, fixture: str) -> tuple[dict[str, Any], list[dict[
                          headers={"Cookie": cookie})  # fmt: skip
     for batch in replay_as(me, fixture):
         assert (await client.call("batch", batch, namespace="/track"))["ok"]
-    await wait_for(lambda: _has(pushes), timeout=20)
+    await eventually(lambda: _has(pushes), timeout=20)
     await client.disconnect()
     return me, pushes
 
@@ -89,7 +90,7 @@ async def test_mistral_second_opinion_is_recorded(
             docs = await history.of_session(me["session_id"])
             return [doc for doc in docs if doc["source"] == "mistral"]
 
-        docs = await wait_for(second_opinion, timeout=20)
+        docs = await eventually(second_opinion, timeout=20)
         assert docs[0]["persona"] == "bargain_hunter"
         assert docs[0]["reasons"] == ["Sorted by price and hovered discounts."]
         assert fake_mistral.requests["chat"] >= 1 and fake_mistral.requests["embeddings"] >= 1
@@ -108,7 +109,7 @@ async def test_mistral_failure_falls_back_to_the_local_model(
         me, pushes = await send_visit(url, "bargain_scripted.json")
         assert pushes[-1]["persona"] == "bargain_hunter"  # the local model still decides
         advisor = app.services.extras["advisor"]
-        await wait_for(lambda: _positive(advisor.stats.to_dict()), timeout=10)
+        await eventually(lambda: _positive(advisor.stats.to_dict()), timeout=10)
         docs = await app.services.extras["persona_history"].of_session(me["session_id"])
         assert all(doc["source"] == "local" for doc in docs)
 

@@ -6,37 +6,13 @@ import asyncio
 import random
 from typing import Any
 
-import socketio
-
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.workers.flusher import GROUP
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
-
-# These tests send as fast as they can; the rate limit has a test of its own.
-UNLIMITED = {
-    "rate_limit_batches_per_second": 1e6,
-    "rate_limit_burst": 1_000_000,
-    "rate_limit_events_per_second": 1e8,
-}
-
-
-async def wait_for(predicate: Any, timeout: float = 20.0, every: float = 0.2) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s (last value {value!r})")
-        await asyncio.sleep(every)
-
-
-async def connect(url: str, cookie: str) -> socketio.AsyncClient:
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, namespaces=["/track"], transports=["websocket"],
-                         headers={"Cookie": cookie})  # fmt: skip
-    return client
+from tests.support.polling import eventually
+from tests.support.settings import UNLIMITED
+from tests.support.sockets import connect
 
 
 async def stored_event_count(app: Any) -> int:
@@ -82,14 +58,14 @@ async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
         async def all_flushed() -> bool:
             return await stored_event_count(app) >= sent_valid_events
 
-        await wait_for(all_flushed, timeout=90)  # correctness, not speed: CI may be loaded
+        await eventually(all_flushed, timeout=90)  # correctness, not speed: CI may be loaded
         await asyncio.sleep(1.5)  # anything extra would show up now
         assert await stored_event_count(app) == sent_valid_events
         events_store = app.services.extras["events"]
         assert len(await events_store.stored_batches({})) == 1000
         # Aggregates reach MongoDB with the next checkpoint.
-        session = await wait_for(lambda: _session_with(events_store, me["session_id"],
-                                                       sent_valid_events))  # fmt: skip
+        session = await eventually(lambda: _session_with(events_store, me["session_id"],
+                                                         sent_valid_events))  # fmt: skip
         assert session["events"] == sent_valid_events and session["page_views"] == 10
         ingest = app.services.extras["ingest"].snapshot()
         assert ingest["rejected"] == expected_rejections
@@ -129,7 +105,7 @@ async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any
         await asyncio.sleep(0.3)
         task = asyncio.create_task(survivor.run())
         try:
-            await wait_for(lambda: _pending_is(buffer, 0))
+            await eventually(lambda: _pending_is(buffer, 0))
         finally:
             task.cancel()
         # The stalled one wakes up and finishes its round: the commit refuses it (the entries
@@ -199,7 +175,7 @@ async def test_redis_restart_mid_stream_gives_error_acks_then_nothing_lost(
             async def flushed() -> bool:
                 return await stored_event_count(app) == expected
 
-            await wait_for(flushed, timeout=30)
+            await eventually(flushed, timeout=30)
             assert len(await app.services.extras["events"].stored_batches({})) == 30
     finally:
         await own.stop()

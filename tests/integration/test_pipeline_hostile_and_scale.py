@@ -18,7 +18,6 @@ from pymongo import AsyncMongoClient
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.pipeline.ledger import frame_chunks
 from server.settings import REPO_ROOT
-from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
 from tests.support.batches import batch, moves, page_event, page_view_id
 from tests.support.live_server import (
     ServerProcess,
@@ -27,6 +26,10 @@ from tests.support.live_server import (
     shared_services_env,
     visitor_cookie,
 )
+from tests.support.polling import eventually
+from tests.support.probes import stored_event_count
+from tests.support.settings import UNLIMITED
+from tests.support.sockets import connect
 
 
 async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
@@ -87,7 +90,7 @@ async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
         async def flushed() -> bool:
             return await stored_event_count(app) == len(good["events"])
 
-        await wait_for(flushed)
+        await eventually(flushed)
         assert len(await app.services.extras["events"].stored_batches({})) == 1
 
 
@@ -132,7 +135,7 @@ async def chunks_landed(mongo_uri: str, database: str, count: int) -> list[dict[
                     batches.setdefault(chunk["_id"], chunk)
             return list(batches.values()) if len(batches) >= count else None
 
-        found: list[dict[str, Any]] = await wait_for(landed, timeout=60, every=0.5)
+        found: list[dict[str, Any]] = await eventually(landed, timeout=60, interval=0.5)
         return found
     finally:
         await mongo.close()

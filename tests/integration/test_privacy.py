@@ -17,10 +17,12 @@ import socketio
 
 from server.domain.consent import CONSENT_COOKIE, ConsentCookie
 from tests.integration.test_persona_worker import replay_as
-from tests.integration.test_pipeline import UNLIMITED, connect, wait_for
 from tests.support.batches import batch, moves, page_event, page_view_id
 from tests.support.live_server import running_app
+from tests.support.polling import eventually
+from tests.support.settings import UNLIMITED
 from tests.support.shopper import Shopper
+from tests.support.sockets import connect
 
 ASK = {"consent_default": "ask"}
 
@@ -263,7 +265,7 @@ async def test_no_persona_push_or_adaptation_without_personalization_consent(
             docs = await history.of_session(me["session_id"])
             return any(doc["changed"] for doc in docs)
 
-        await wait_for(predicted, timeout=30)  # the worker did decide a persona...
+        await eventually(predicted, timeout=30)  # the worker did decide a persona...
         await asyncio.sleep(1.0)
         assert pushes == []  # ...and told the shopper's pages nothing
         async with aiohttp.ClientSession(headers={"Cookie": cookie}) as http:
@@ -280,7 +282,7 @@ async def test_no_persona_push_or_adaptation_without_personalization_consent(
         # The same visit by someone who said yes to personalization gets both pushes.
         cookie, me = await consenting_visitor(url, analytics=True, personalization=True)
         pushes = await send_scripted(url, cookie, me)
-        await wait_for(lambda: _events(pushes, {"persona", "adapt"}), timeout=30)
+        await eventually(lambda: _events(pushes, {"persona", "adapt"}), timeout=30)
 
 
 async def _events(pushes: list[dict[str, Any]], wanted: set[str]) -> bool:

@@ -16,10 +16,13 @@ import orjson
 from server.adapters.audit_store import AUDIT_LOG
 from server.adapters.erasure import ERASED_VALUE, VISITOR_ERASE
 from server.workers.flusher import GROUP
-from tests.integration.test_pipeline import UNLIMITED, connect, stored_event_count, wait_for
 from tests.integration.test_privacy import consenting_visitor, refusal
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app
+from tests.support.polling import eventually
+from tests.support.probes import stored_event_count
+from tests.support.settings import UNLIMITED
+from tests.support.sockets import connect
 
 ADMIN = ("erase-admin", "erase-password-1")
 ANALYST = ("erase-analyst", "analyst-password-1")
@@ -101,7 +104,7 @@ async def shop_and_browse(app: Any, url: str) -> tuple[Browser, str]:
     async def flushed() -> bool:
         return await services.extras["events"].visitors.count_documents({"_id": me["vid"]}) == 1
 
-    await wait_for(flushed)
+    await eventually(flushed)
     return browser, order["order_id"]
 
 
@@ -246,7 +249,7 @@ async def test_batches_still_in_the_stream_at_erasure_are_never_written(
         flusher = make_flusher(app.services)  # it reads the erasure tombstones
         task = asyncio.create_task(flusher.run())
         try:
-            await wait_for(lambda: _pending_is_zero(app))
+            await eventually(lambda: _pending_is_zero(app))
         finally:
             task.cancel()
         events = app.services.extras["events"]
@@ -264,7 +267,7 @@ async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpoint
                              personas={"enabled": False})  # fmt: skip
     async with running_app(settings) as (app, url):
         erased, kept = await two_visitors_send_three_batches(url)
-        await wait_for(lambda: _pending_is_zero(app))
+        await eventually(lambda: _pending_is_zero(app))
         ledger, events = app.services.extras["ledger"], app.services.extras["events"]
         waiting = await ledger.dirty(1000)
         assert ledger.key("s", erased["session_id"]) in waiting

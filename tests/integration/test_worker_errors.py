@@ -19,10 +19,12 @@ import aiohttp
 import pytest
 
 from server.workers.consumer import Worker, supervise
-from tests.integration.test_pipeline import UNLIMITED, connect, wait_for
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
 from tests.support.recompute import expected_documents, stored_documents
+from tests.support.settings import UNLIMITED
+from tests.support.sockets import connect
 
 FAST = {"block_ms": 100}
 BATCHES = 20
@@ -73,7 +75,7 @@ async def landed_exactly_once(app: Any, me: dict[str, Any], sent: int) -> None:
     async def stored() -> bool:
         return await events.count_events({}) >= sent
 
-    await wait_for(stored, timeout=60)
+    await eventually(stored, timeout=60)
     assert await events.count_events({}) == sent
     assert len(await events.stored_batches({})) == BATCHES
 
@@ -81,7 +83,7 @@ async def landed_exactly_once(app: Any, me: dict[str, Any], sent: int) -> None:
         session = await events.session(me["session_id"])
         return session if session and session["events"] == sent else None
 
-    session = await wait_for(checkpointed, timeout=60)
+    session = await eventually(checkpointed, timeout=60)
     assert session["clicks"] == BATCHES and session["page_views"] == 1
     # Every aggregate is what the stored raw batches give, once each.
     expected, stored_docs = await expected_documents(events), await stored_documents(events)
@@ -118,7 +120,7 @@ async def test_a_round_failing_with_any_exception_is_counted_retried_and_lands_o
         task = next(t for t in app.services.tasks if t.get_name() == "flusher")
         assert not task.done()
         rounds = flusher.stats.rounds
-        await wait_for(lambda: _more_rounds(flusher, rounds))
+        await eventually(lambda: _more_rounds(flusher, rounds))
         # Each batch sits in one frame: a retry after the frames were stored (the commit
         # failing) does not store them again; and no entry is left marked as framed.
         frames = await flusher.events.frames.find({}).to_list()
@@ -131,11 +133,11 @@ async def test_a_round_failing_with_any_exception_is_counted_retried_and_lands_o
             beat = report.get("workers", {}).get("flusher", {})
             return (status, report) if beat.get("errors_by_kind") == {kind: failures} else None
 
-        _, report = await wait_for(reported)
+        _, report = await eventually(reported)
         flusher_state = report["workers"]["flusher"]
         assert flusher_state["errors"] == failures and kind in flusher_state["last_error"]
         assert not flusher_state["stalled"]
-        await wait_for(lambda: _status_is(url, 200))
+        await eventually(lambda: _status_is(url, 200))
 
 
 async def _more_rounds(worker: Worker, than: int) -> bool:
@@ -163,14 +165,14 @@ async def test_healthz_names_a_flusher_that_keeps_failing_while_entries_wait(
         events = flusher.events
         patched, state = failing(events.insert_frames, RuntimeError("store refuses"), None)
         events.insert_frames = patched
-        await wait_for(lambda: _status_is(url, 200))
+        await eventually(lambda: _status_is(url, 200))
         me, sent = await send_visit(url)
 
         async def flusher_stalled() -> dict[str, Any] | None:
             report = await _report_if(url, 503)
             return report if report and report["workers"]["flusher"]["stalled"] else None
 
-        report = await wait_for(flusher_stalled, timeout=60)
+        report = await eventually(flusher_stalled, timeout=60)
         assert report["status"] == "degraded"
         flusher_state = report["workers"]["flusher"]
         assert flusher_state["waiting"] == BATCHES, report
@@ -183,7 +185,7 @@ async def test_healthz_names_a_flusher_that_keeps_failing_while_entries_wait(
         assert await events.count_events({}) == 0  # nothing written while it fails
 
         state["calls"] = 0  # the store works again
-        report = await wait_for(lambda: _report_if(url, 200), timeout=60)
+        report = await eventually(lambda: _report_if(url, 200), timeout=60)
         assert "reasons" not in report and not report["workers"]["flusher"]["stalled"]
         await landed_exactly_once(app, me, sent)
         assert flusher.stats.errors["RuntimeError"] == state["raised"]

@@ -10,7 +10,6 @@ restarted without losing anything acknowledged.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from pathlib import Path
@@ -19,10 +18,11 @@ from typing import Any
 import orjson
 
 from server.adapters.embedded_valkey import EmbeddedValkey
-from tests.integration.test_admin_live import connect, eventually, rrweb_events
 from tests.support.admin_client import ADMIN_COOKIE, AdminClient
-from tests.support.batches import batch, click, moves, page_event, page_view_id
+from tests.support.batches import batch, click, moves, page_event, page_view_id, rrweb_events
 from tests.support.live_server import ServerProcess, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.sockets import connect
 
 ADMIN = ("process-admin", "process-password-1")
 
@@ -50,7 +50,7 @@ async def admin_cookie(admin: AdminClient) -> str:
 
 
 async def send_clicks(url: str, cookie: str, me: dict[str, Any], batches: int) -> int:
-    shopper = await connect(url, "/track", cookie)
+    shopper = await connect(url, cookie)
     pvid, sent = page_view_id(), 0
     try:
         for seq in range(batches):
@@ -81,7 +81,7 @@ async def test_workers_in_a_child_process_store_push_and_survive_a_kill(
             assert child_pid != server.process.pid  # type: ignore[union-attr]
             assert all(w["pid"] == child_pid for w in workers.values())
 
-            watcher = await connect(server.url, "/admin", await admin_cookie(admin))
+            watcher = await connect(server.url, await admin_cookie(admin), "/admin")
             deltas: list[dict[str, Any]] = []
             watcher.on("heatmap", deltas.append, namespace="/admin")
             ack = await watcher.call("subscribe", {"channel": "heatmap"}, namespace="/admin")
@@ -89,11 +89,11 @@ async def test_workers_in_a_child_process_store_push_and_survive_a_kill(
             cookie, me = await visitor_cookie(server.url)
             sent = await send_clicks(server.url, cookie, me, 20)
             # Live deltas come from the child's flusher, through Redis, to this process's socket.
-            await eventually(lambda: asyncio.sleep(0, bool(deltas)), timeout=60)
+            await eventually(lambda: bool(deltas), timeout=60)
             assert sum(b["total"] for d in deltas for b in d["bins"] if b["kind"] == "click") == 20
 
             # A replay chunk is queued by the web process and stored by the child.
-            shopper = await connect(server.url, "/track", cookie)
+            shopper = await connect(server.url, cookie)
             chunk = {"sid": me["session_id"], "pvid": page_view_id(), "seq": 0,
                      "events": rrweb_events(1_764_000_000_000, 3)}  # fmt: skip
             assert (await shopper.call("replay", chunk, namespace="/track"))["ok"]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.integration.test_pipeline import connect
 from tests.support.batches import batch, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.shopper import Shopper
+from tests.support.sockets import connect
 
 LIMITS = {"window_seconds": 5, "login_per_ip": 5, "apply_coupon_per_visitor": 3,
           "apply_coupon_per_ip": 5, "process_order_per_visitor": 3, "process_order_per_ip": 5}  # fmt: skip

@@ -20,10 +20,11 @@ import pytest
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
 from server.settings import load_settings
-from tests.integration.test_pipeline import connect, wait_for
 from tests.security.hostile import CASES
 from tests.support.batches import batch, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.polling import eventually
+from tests.support.sockets import connect
 
 ADMIN = ("xss-admin", "xss-password-123")
 # Each payload tries a different context: element, attribute break-out, script, JS URL.
@@ -157,7 +158,7 @@ async def test_browser_admin_pages_show_titles_anchors_and_replays_as_text(
 ) -> None:
     app, url = site
     me = await hostile_session(url)
-    await wait_for(lambda: app.services.extras["events"].session(me["session_id"]))
+    await eventually(lambda: app.services.extras["events"].session(me["session_id"]))
     tab = await open_page(browser)
     await tab.goto(url + "/admin/login")
     await tab.fill('[name="username"]', ADMIN[0])

@@ -1,4 +1,5 @@
-"""Build tracker batches in the schema of docs/events.md for tests and load generators."""
+"""Build tracker batches in the schema of docs/events.md (and the events of rrweb replay chunks)
+for tests and load generators."""
 
 from __future__ import annotations
 
@@ -37,3 +38,18 @@ def moves(count: int, start_t: int = 10) -> list[dict[str, Any]]:
 
 def click(t: int, selector: str = '[data-action="add-to-cart"]') -> dict[str, Any]:
     return {"k": "click", "t": t, "x": 640, "y": 400, "a": selector, "rx": 0.5, "ry": 0.5}
+
+
+def rrweb_events(start: int, count: int = 3) -> list[dict[str, Any]]:
+    """A replay chunk's rrweb events: meta, full snapshot, then mouse moves (`count` in all)."""
+    meta = {
+        "type": 4,
+        "timestamp": start,
+        "data": {"href": "http://x/", "width": 1280, "height": 800},
+    }
+    snapshot = {"type": 2, "timestamp": start + 1, "data": {"node": {"type": 0, "childNodes": []}}}
+    pointer = [
+        {"type": 3, "timestamp": start + 10 + i, "data": {"source": 1, "positions": []}}
+        for i in range(max(0, count - 2))
+    ]
+    return [meta, snapshot, *pointer][:count]

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from server.adapters.embedded_valkey import free_port
 from server.app import VitrineApp, create_app
 from server.bootstrap import stop_services
 from server.settings import REPO_ROOT, Settings
+from tests.support.polling import eventually
 
 
 @contextlib.asynccontextmanager
@@ -54,17 +54,33 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[VitrineApp, str
 
 
 async def wait_healthy(url: str, timeout: float = 60.0, task: Any = None) -> None:
-    deadline = time.monotonic() + timeout
+    """Wait until `/healthz` answers (200, or 503 while a worker starts); a server `task`
+    that ended meanwhile raises its own error instead."""
     async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
+
+        async def answering() -> bool:
             if task is not None and task.done():
                 task.result()
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 async with http.get(url + "/healthz") as response:
-                    if response.status in (200, 503):
-                        return
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{url} did not become healthy in {timeout}s")
+                    return response.status in (200, 503)
+            return False
+
+        await eventually(answering, timeout=timeout, interval=0.1, what=f"{url}/healthz")
+
+
+async def port_open(port: int, timeout: float = 30.0) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:`port`."""
+
+    async def accepting() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    await eventually(accepting, timeout=timeout, interval=0.1, what=f"port {port} open")
 
 
 class ServerProcess:

@@ -1,0 +1,27 @@
+"""What tests read to know where the pipeline is: events stored, the stream drained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from server.adapters.event_store import MongoEventStore
+
+
+async def stored_event_count(app: Any) -> int:
+    """Events stored in MongoDB, each batch once (in whichever layout it was written)."""
+    return await MongoEventStore(app.services.store).count_events({})
+
+
+async def stream_drained(url: str) -> bool:
+    """Whether the flusher has read and acknowledged every batch in the stream (`/healthz`).
+
+    A batch is acknowledged only once written, so after this nothing more can land from
+    what was sent before: the signal a "nothing more arrived" check waits for.
+    """
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "/healthz") as response:
+            report = await response.json()
+    stream = report.get("stream") or {}
+    return stream.get("lag") == 0 and stream.get("pending") == 0
