@@ -1,10 +1,12 @@
 // The adaptation layer: renders what the server decided for this visitor, by name.
 // Starts from the page's #vitrine-state (so a reload keeps adaptations), then follows the
-// live "vitrine:persona" / "vitrine:adapt" events the transport forwards. Every widget
-// carries data-adaptation="<name>" and is rendered at most once; errors never reach the page.
+// live "vitrine:persona" / "vitrine:adapt" events that push.js dispatches for the server's
+// pushes. Every widget carries data-adaptation="<name>" and is rendered at most once; errors
+// never reach the page. main.js calls `startAdaptations()`.
 
-import { $, $$, emit, on, ready, report, safe, toast } from "./dom.js";
-import { getJSON, postJSON, setCartCount } from "./shop.js";
+import { $, $$, el, emit, on, ready, report, safe, toast } from "./dom.js";
+import { getJSON, postJSON } from "./http.js";
+import { setCartCount } from "./shop.js";
 
 const LABELS = {
   explorer: "Explorer (Découvreur)",
@@ -12,8 +14,6 @@ const LABELS = {
   bargain_hunter: "Bargain hunter (Chercheur de bonnes affaires)",
   unknown: "not decided yet",
 };
-
-const state = { persona: "unknown", reasons: [], arm: "control", optedOut: false, adaptations: [] };
 
 function pageKind() {
   return document.body?.dataset.page || "other";
@@ -27,17 +27,6 @@ function readInitialState() {
     report("adapt: state", error);
     return null;
   }
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
 }
 
 /** Insert `widget` (replacing an older one of the same name: never two). */
@@ -154,7 +143,8 @@ function removeAll() {
   }
 }
 
-async function render(adaptations) {
+/** Render `adaptations` (the server's list), removing widgets no longer wanted. */
+async function render(state, adaptations) {
   state.adaptations = adaptations || [];
   if (state.optedOut) return removeAll();
   const wanted = new Set(state.adaptations.map((a) => a.name));
@@ -177,11 +167,11 @@ async function render(adaptations) {
       report(`adapt: ${adaptation.name}`, error);
     }
   }
-  renderControls();
+  renderControls(state);
 }
 
 /** "Why am I seeing this?" and the opt-out, shown whenever the page is personalized. */
-function renderControls() {
+function renderControls(state) {
   $("[data-personalization-bar]")?.remove();
   if (state.optedOut || !state.adaptations.length) return;
   const why = el("button", { type: "button", class: "link-button", "data-action": "why-personalized",
@@ -193,7 +183,7 @@ function renderControls() {
   document.body.append(bar);
 }
 
-function explain(details) {
+function explain(state, details) {
   const reasons = state.reasons.length ? state.reasons : ["we do not have reasons to show yet"];
   const list = el("ul", {});
   for (const reason of reasons) list.append(el("li", {}, reason));
@@ -205,12 +195,12 @@ function explain(details) {
       "Only how you move through the shop is used, never what you type. You can turn this off at any time."));
 }
 
-function bindControls() {
+function bindControls(state) {
   on("click", '[data-action="why-personalized"]', (event, button) => {
     const details = button.parentElement.querySelector(".personalization-why");
     if (!details) return;
     const open = details.hidden;
-    if (open) explain(details);
+    if (open) explain(state, details);
     details.hidden = !open;
     button.setAttribute("aria-expanded", String(open));
   });
@@ -228,29 +218,37 @@ function bindControls() {
   on("click", '[data-action="personalization-opt-in"]', async () => {
     const reply = await postJSON("/api/personalization", { opt_out: false });
     state.optedOut = false;
-    await render(reply.adaptations || []);
+    await render(state, reply.adaptations || []);
     toast("Personalization is on.");
   });
 }
 
-ready(async () => {
-  const initial = readInitialState();
-  if (initial) {
-    state.persona = initial.persona || "unknown";
-    state.reasons = initial.reasons || [];
-    state.arm = initial.arm || "control";
-    state.optedOut = Boolean(initial.opted_out);
-  }
-  bindControls();
-  document.addEventListener("vitrine:persona", safe((event) => {
-    state.persona = event.detail?.persona || state.persona;
-    state.reasons = event.detail?.reasons || state.reasons;
-  }, "adapt: persona"));
-  document.addEventListener("vitrine:adapt", safe((event) => {
-    if (!event.detail) return;
-    state.persona = event.detail.persona || state.persona;
-    state.reasons = event.detail.reasons || state.reasons;
-    return render(event.detail.adaptations || []);
-  }, "adapt: push"));
-  await render(initial?.adaptations || []);
-});
+/**
+ * Render the page's initial adaptations and follow the live pushes; returns the visitor's
+ * state as the page knows it ({persona, reasons, arm, optedOut, adaptations}).
+ */
+export function startAdaptations() {
+  const state = { persona: "unknown", reasons: [], arm: "control", optedOut: false, adaptations: [] };
+  ready(async () => {
+    const initial = readInitialState();
+    if (initial) {
+      state.persona = initial.persona || "unknown";
+      state.reasons = initial.reasons || [];
+      state.arm = initial.arm || "control";
+      state.optedOut = Boolean(initial.opted_out);
+    }
+    bindControls(state);
+    document.addEventListener("vitrine:persona", safe((event) => {
+      state.persona = event.detail?.persona || state.persona;
+      state.reasons = event.detail?.reasons || state.reasons;
+    }, "adapt: persona"));
+    document.addEventListener("vitrine:adapt", safe((event) => {
+      if (!event.detail) return;
+      state.persona = event.detail.persona || state.persona;
+      state.reasons = event.detail.reasons || state.reasons;
+      return render(state, event.detail.adaptations || []);
+    }, "adapt: push"));
+    await render(state, initial?.adaptations || []);
+  });
+  return state;
+}

@@ -3,22 +3,25 @@
 // they go to POST /api/consent, and the tracker, the recorder and the adaptations follow at
 // once. The server renders the banner only when it has to ask, and renders
 // <meta name="vitrine-consent"> from the stored choice, Do-Not-Track and GPC.
+//
+// `startConsent({tracker, recorder, transport})` is called by main.js, which hands it the
+// page's objects: this module finds nothing through window globals.
 
-import { $, $$, emit, on, ready, report, toast } from "./dom.js";
-import { errorMessage, postJSON } from "./shop.js";
-
-const PENDING_KEY = "vitrine:pending"; // the transport's unacknowledged batches
+import { $, $$, emit, on, report, toast } from "./dom.js";
+import { csrfToken, errorMessage, postJSON } from "./http.js";
 
 function setMeta(name, value) {
   const tag = document.querySelector(`meta[name="${name}"]`);
   if (tag) tag.setAttribute("content", value);
 }
 
-/** Start or stop tracking, replays and adaptations to match the server's reply. */
-export function applyConsent(reply, win = window) {
+/**
+ * Start or stop tracking, replays and adaptations to match the server's reply. `services`
+ * holds the page's tracker, recorder and transport (any may be missing).
+ */
+export function applyConsent(reply, services = {}) {
+  const { tracker, recorder, transport } = services;
   setMeta("vitrine-consent", reply.state);
-  const tracker = win.vitrineTracker;
-  const recorder = win.vitrineRecorder;
   if (reply.analytics) {
     if (tracker && typeof tracker.start === "function" && tracker.start() && recorder) {
       Promise.resolve(recorder.start()).catch((error) => report("consent: recorder", error));
@@ -27,8 +30,8 @@ export function applyConsent(reply, win = window) {
     if (recorder && typeof recorder.stop === "function") recorder.stop({ discard: true });
     if (tracker && typeof tracker.stop === "function") tracker.stop({ discard: true });
     try {
-      tracker?.transport?.socket?.disconnect();
-      win.sessionStorage?.removeItem(PENDING_KEY);
+      // Nothing recorded so far leaves: the kept batches and waiting replay chunks go.
+      if (transport && typeof transport.discard === "function") transport.discard();
     } catch (error) {
       report("consent: cleanup", error);
     }
@@ -44,9 +47,9 @@ function choicesIn(container) {
   return { analytics: choice("analytics"), personalization: choice("personalization") };
 }
 
-async function save(choices, where) {
+async function save(choices, where, services) {
   const reply = await postJSON("/api/consent", { ...choices, where });
-  applyConsent(reply);
+  applyConsent(reply, services);
   $("[data-consent-banner]")?.remove();
   for (const box of $$("[data-consent-choice]")) box.checked = Boolean(reply.recorded?.[box.dataset.consentChoice]);
   const status = $("[data-consent-status]");
@@ -66,10 +69,10 @@ function whereOf(button) {
   return button.closest("[data-consent-banner]") ? "banner" : "settings";
 }
 
-async function handle(button, choices) {
+async function handle(button, choices, services) {
   button.disabled = true;
   try {
-    const reply = await save(choices, whereOf(button));
+    const reply = await save(choices, whereOf(button), services);
     toast(reply.analytics || reply.personalization ? "Your choices are saved." : "Nothing will be recorded.");
   } catch (error) {
     report("consent: save", error);
@@ -79,16 +82,16 @@ async function handle(button, choices) {
   }
 }
 
-async function eraseMyData(button) {
+async function eraseMyData(button, services) {
   button.disabled = true;
   try {
     const response = await fetch("/api/me", {
       method: "DELETE",
       credentials: "same-origin",
-      headers: { "X-CSRF-Token": $('meta[name="csrf-token"]')?.getAttribute("content") || "" },
+      headers: { "X-CSRF-Token": csrfToken() },
     });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    applyConsent({ state: "ask", analytics: false, personalization: false });
+    applyConsent({ state: "ask", analytics: false, personalization: false }, services);
     window.location.assign("/privacy?erased=1");
   } catch (error) {
     report("consent: erase", error);
@@ -97,15 +100,16 @@ async function eraseMyData(button) {
   }
 }
 
-ready(() => {
+/** Bind the banner's and the privacy page's buttons (delegated on `document`). */
+export function startConsent(services = {}) {
   on("click", '[data-action="consent-accept"]', (event, button) =>
-    handle(button, { analytics: true, personalization: true }));
+    handle(button, { analytics: true, personalization: true }, services));
   on("click", '[data-action="consent-decline"]', (event, button) =>
-    handle(button, { analytics: false, personalization: false }));
+    handle(button, { analytics: false, personalization: false }, services));
   on("click", '[data-action="consent-save"]', (event, button) => {
     event.preventDefault();
     const container = button.closest("[data-consent-banner], [data-privacy-form]") || document;
-    return handle(button, choicesIn(container));
+    return handle(button, choicesIn(container), services);
   });
   on("click", '[data-action="erase-my-data"]', () => {
     const confirm = $("[data-erase-confirm]");
@@ -115,5 +119,5 @@ ready(() => {
     const confirm = $("[data-erase-confirm]");
     if (confirm) confirm.hidden = true;
   });
-  on("click", '[data-action="erase-confirm"]', (event, button) => eraseMyData(button));
-});
+  on("click", '[data-action="erase-confirm"]', (event, button) => eraseMyData(button, services));
+}

@@ -1,4 +1,5 @@
-// Small DOM helpers shared by the storefront modules. No dependencies.
+// Small DOM helpers shared by the storefront and admin modules. No dependencies, and no
+// browser global is touched at import time (the modules load under node's test runner).
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
@@ -52,9 +53,34 @@ export function ready(fn) {
   }
 }
 
-/** Read a <meta name="..."> value. */
-export function meta(name) {
-  return document.querySelector(`meta[name="${name}"]`)?.getAttribute("content") ?? "";
+/** The content of `<meta name="…">` (what the server told the page), or null without the tag. */
+export function metaContent(name, doc = globalThis.document) {
+  if (!doc || typeof doc.querySelector !== "function") return null;
+  const tag = doc.querySelector(`meta[name="${name}"]`);
+  if (!tag) return null;
+  const value = typeof tag.getAttribute === "function" ? tag.getAttribute("content") : tag.content;
+  return typeof value === "string" ? value : "";
+}
+
+/**
+ * Build an element: `el("a", {href, class: "btn", dataset: {x: "1"}, text: "Go"}, child, …)`.
+ * `class`/`className` set the class, `text` the text content, `dataset` data attributes;
+ * null, undefined and false skip an attribute, true sets it empty. Children may be nodes,
+ * strings, numbers, nested arrays or null (skipped).
+ */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class" || key === "className") node.className = value;
+    else if (key === "text") node.textContent = String(value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child !== null && child !== undefined) node.append(typeof child === "object" ? child : String(child));
+  }
+  return node;
 }
 
 /** Dispatch a CustomEvent on document for other modules to observe. */
@@ -112,7 +138,12 @@ export function toast(message, { kind = "info", link = null, timeout = 3500 } = 
   }
 }
 
-/** Format an amount string such as "12.34" for display. */
+/** Format an amount string such as "12.34" (the shop API's decimals) for display. */
 export function money(amount) {
   return `€${amount}`;
+}
+
+/** Format integer cents (the admin API's amounts) for display; "—" when there is none. */
+export function moneyFromCents(cents) {
+  return cents === null || cents === undefined ? "—" : money((cents / 100).toFixed(2));
 }

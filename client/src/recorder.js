@@ -2,11 +2,14 @@
 //
 // rrweb's `record` takes an `emit` function; so does this module: `createRecorder` buffers
 // rrweb events and hands chunks `{sid, pvid, seq, events}` to `send(chunk) -> Promise<ack>`,
-// never knowing the transport. `bootRecorder()` wires it to the tracker's /track socket
-// (event "replay", acknowledged). Privacy: every input is masked, `[data-private]` text is
-// masked and its media blocked; it runs only while the tracker runs (DNT, GPC and consent
-// decide both). No exception escapes into the page.
+// never knowing the transport. main.js makes `send` the transport's acknowledged request
+// (event "replay", REPLAY_REQUEST), which owns the ack timeout, the backoff and the queue.
+// Privacy: every input is masked, `[data-private]` text is masked and its media blocked; it
+// runs only while the tracker runs (DNT, GPC and consent decide both). No exception escapes
+// into the page.
 
+import { metaContent } from "./dom.js";
+import { loadScript } from "./http.js";
 import { scrubEvent } from "./url_scrub.js";
 
 export const FLUSH_INTERVAL_MS = 2000;
@@ -14,15 +17,15 @@ export const FLUSH_AT_EVENTS = 200;
 export const DEFAULT_MAX_BYTES = 512 * 1024;
 export const MAX_QUEUED_CHUNKS = 30;
 export const ACK_TIMEOUT_MS = 8000;
-export const RETRY_BASE_MS = 1000;
-export const RETRY_MAX_MS = 30000;
+export const REPLAY_EVENT = "replay";
+// How the transport sends chunks: a full queue drops the oldest waiting chunk (the replay
+// shows a gap rather than the page holding megabytes).
+export const REPLAY_REQUEST = Object.freeze({ timeoutMs: ACK_TIMEOUT_MS, maxQueued: MAX_QUEUED_CHUNKS });
 export const RRWEB_SCRIPT = "/vendor/rrweb.min.js";
 export const PRIVATE_SELECTOR = "[data-private]";
 export const BLOCK_SELECTOR = ["img", "video", "audio", "picture", "canvas", "svg", "iframe"]
   .flatMap((tag) => [`${tag}[data-private]`, `[data-private] ${tag}`])
   .join(", ");
-// Acks after which the same chunk is sent again; any other error code drops it.
-const RETRYABLE = new Set(["unavailable", "rate_limited", "timeout", "offline"]);
 const ENVELOPE_BYTES = 200; // {sid, pvid, seq, events: […]} around the events
 
 /** Decide from the visit id whether this visit is recorded (same answer on every page). */
@@ -77,9 +80,10 @@ export function splitEvents(events, maxBytes) {
 }
 
 /**
- * Record with `record` (rrweb's) and send chunks through `send`. Options: `sid`, `pvid`,
- * `window` (timers), `isActive()` (false stops and discards: the shopper opted out),
- * `config` {flushIntervalMs, flushAtEvents, maxBytes, maxQueued}.
+ * Record with `record` (rrweb's) and send chunks through `send(chunk)`, which resolves with
+ * the final ack (retries are the sender's business). Options: `sid`, `pvid`, `window`
+ * (timers), `isActive()` (false stops and discards: the shopper opted out), `config`
+ * {flushIntervalMs, flushAtEvents, maxBytes}.
  */
 export function createRecorder(options) {
   const win = options.window;
@@ -87,19 +91,14 @@ export function createRecorder(options) {
     flushIntervalMs: FLUSH_INTERVAL_MS,
     flushAtEvents: FLUSH_AT_EVENTS,
     maxBytes: DEFAULT_MAX_BYTES,
-    maxQueued: MAX_QUEUED_CHUNKS,
     ...options.config,
   };
   const isActive = typeof options.isActive === "function" ? options.isActive : () => true;
-  const stats = { running: false, events: 0, chunks: 0, acked: 0, retried: 0, rejected: 0, rejectedBy: {}, oversized: 0, overflow: 0, errors: 0, lastError: null };
+  const stats = { running: false, events: 0, chunks: 0, pending: 0, acked: 0, rejected: 0, rejectedBy: {}, oversized: 0, overflow: 0, errors: 0, lastError: null };
   let buffer = [];
-  let queue = [];
   let seq = 0;
   let stopRecording = null;
   let flushTimer = null;
-  let retryTimer = null;
-  let retryAttempt = 0;
-  let inFlight = false;
 
   function fail(error) {
     stats.errors += 1;
@@ -125,6 +124,35 @@ export function createRecorder(options) {
     else if (flushTimer === null) flushTimer = win.setTimeout(guarded(flush), config.flushIntervalMs);
   }
 
+  function settle(ack) {
+    stats.pending -= 1;
+    if (ack && typeof ack === "object" && ack.ok === true) {
+      stats.acked += 1;
+      return;
+    }
+    const code = ack && typeof ack === "object" && typeof ack.error === "string" ? ack.error : "invalid_ack";
+    if (code === "overflow") stats.overflow += 1;
+    else {
+      stats.rejected += 1;
+      stats.rejectedBy[code] = (stats.rejectedBy[code] || 0) + 1;
+    }
+  }
+
+  function sendChunk(chunk) {
+    stats.pending += 1;
+    let answer;
+    try {
+      answer = Promise.resolve(options.send(chunk));
+    } catch (error) {
+      fail(error);
+      answer = Promise.resolve({ ok: false, error: "send_failed" });
+    }
+    answer.then(guarded(settle), guarded((error) => {
+      fail(error);
+      settle({ ok: false, error: "send_failed" });
+    }));
+  }
+
   function flush() {
     if (flushTimer !== null) win.clearTimeout(flushTimer);
     flushTimer = null;
@@ -136,56 +164,12 @@ export function createRecorder(options) {
     buffer = [];
     stats.oversized += dropped;
     for (const events of chunks) {
-      queue.push({ sid: options.sid, pvid: options.pvid, seq, events });
+      const chunk = { sid: options.sid, pvid: options.pvid, seq, events };
       seq += 1;
       stats.chunks += 1;
+      sendChunk(chunk);
     }
-    while (queue.length > config.maxQueued) {
-      queue.shift(); // oldest first: the replay shows a gap rather than the page freezing
-      stats.overflow += 1;
-    }
-    pump();
     return chunks.length;
-  }
-
-  function settle(chunk, ack) {
-    inFlight = false;
-    if (ack && ack.ok) {
-      stats.acked += 1;
-      retryAttempt = 0;
-      queue = queue.filter((queued) => queued !== chunk);
-      pump();
-      return;
-    }
-    const code = (ack && ack.error) || "timeout";
-    if (RETRYABLE.has(code)) {
-      stats.retried += 1;
-      const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** retryAttempt);
-      retryAttempt += 1;
-      retryTimer = win.setTimeout(guarded(() => {
-        retryTimer = null;
-        pump();
-      }), delay);
-      return;
-    }
-    stats.rejected += 1;
-    stats.rejectedBy[code] = (stats.rejectedBy[code] || 0) + 1;
-    queue = queue.filter((queued) => queued !== chunk);
-    pump();
-  }
-
-  function pump() {
-    if (inFlight || retryTimer !== null || !queue.length) return;
-    const chunk = queue[0];
-    inFlight = true;
-    let answer;
-    try {
-      answer = Promise.resolve(options.send(chunk));
-    } catch (error) {
-      fail(error);
-      answer = Promise.resolve({ ok: false, error: "offline" });
-    }
-    answer.then(guarded((ack) => settle(chunk, ack)), guarded(() => settle(chunk, { ok: false, error: "offline" })));
   }
 
   function start() {
@@ -210,8 +194,9 @@ export function createRecorder(options) {
     stopRecording = null;
     const wasRunning = stats.running;
     if (discard) {
+      if (flushTimer !== null) win.clearTimeout(flushTimer);
+      flushTimer = null;
       buffer = [];
-      queue = [];
     } else if (wasRunning) {
       flush();
     }
@@ -223,62 +208,35 @@ export function createRecorder(options) {
     stop: guarded(stop),
     flush: guarded(flush),
     stats,
+    /** Chunks handed to `send` whose final ack has not come yet. */
     get queued() {
-      return queue.length;
+      return stats.pending;
     },
   };
 }
 
-function metaOf(doc, name) {
-  const meta = doc && typeof doc.querySelector === "function" ? doc.querySelector(`meta[name="${name}"]`) : null;
-  return meta || null;
-}
-
-/** Send one chunk over the tracker's /track socket; resolves to the server's ack. */
-export function socketSender(transport) {
-  return (chunk) =>
-    new Promise((resolve) => {
-      if (!transport) return resolve({ ok: false, error: "offline" });
-      if (!transport.socket) transport.connect(); // the tracker opens it lazily
-      const socket = transport.socket;
-      if (!socket || !socket.connected) return resolve({ ok: false, error: "offline" });
-      socket.timeout(ACK_TIMEOUT_MS).emit("replay", chunk, (error, ack) => resolve(error ? { ok: false, error: "timeout" } : ack));
-      return undefined;
-    });
-}
-
-/** Load a classic script once (the vendor builds are UMD); resolves when it ran. */
-export function loadScript(doc, src) {
-  return new Promise((resolve, reject) => {
-    const script = doc.createElement("script");
-    script.src = src;
-    script.async = true;
-    script.onload = () => resolve();
-    script.onerror = () => reject(new Error(`could not load ${src}`));
-    doc.head.appendChild(script);
-  });
-}
-
 /**
- * Browser composition root: `import { bootRecorder } from "./recorder.js"; bootRecorder();`
- * after the tracker's boot(). Exposes `window.vitrineRecorder` ({stats, start(), stop()}):
- * the consent banner calls `start()` after `vitrineTracker.start()`.
+ * The page's recorder, built by main.js: `tracker` is the page's tracker (the recorder runs
+ * only while it does, and shares its pvid), `send(chunk)` the transport's replay request.
+ * Returns a handle {state, stats, start(), stop(options)}; `start()` (async, idempotent)
+ * reads `<meta name="vitrine-replay">`, decides sampling, loads rrweb and records. The
+ * consent banner calls `start()` after the tracker's.
  */
-export async function bootRecorder(options = {}) {
+export function pageRecorder(options = {}) {
   const win = options.window ?? (typeof window === "undefined" ? undefined : window);
+  const { tracker, send } = options;
   const state = { reason: "not_started", recorder: null, error: null };
-  if (!win || !win.document) return state;
-  const doc = win.document;
+  const trackerRuns = () => Boolean(tracker && tracker.running);
 
   async function begin() {
+    if (!win || !win.document) return false;
+    const doc = win.document;
     try {
-      const meta = metaOf(doc, "vitrine-replay");
+      const meta = doc.querySelector('meta[name="vitrine-replay"]');
       const rate = meta ? Number(meta.getAttribute("content")) : 0;
       const maxBytes = (meta && Number(meta.getAttribute("data-max-bytes"))) || DEFAULT_MAX_BYTES;
-      const sidMeta = metaOf(doc, "vitrine-sid");
-      const sid = sidMeta ? sidMeta.getAttribute("content") : "";
-      const tracker = win.vitrineTracker;
-      if (!tracker || !tracker.running) {
+      const sid = metaContent("vitrine-sid", doc) || "";
+      if (!trackerRuns()) {
         state.reason = "tracker_off";
         return false;
       }
@@ -286,18 +244,21 @@ export async function bootRecorder(options = {}) {
         state.reason = "not_sampled";
         return false;
       }
+      if (typeof send !== "function") {
+        state.reason = "no_send";
+        return false;
+      }
       if (!state.recorder) {
         const record = options.record ?? (await loadRrweb(win));
         state.recorder = createRecorder({
           record,
-          send: options.send ?? socketSender(tracker.transport),
+          send,
           sid,
           pvid: tracker.pvid,
           window: win,
-          isActive: () => Boolean(win.vitrineTracker && win.vitrineTracker.running),
+          isActive: trackerRuns,
           config: { maxBytes },
         });
-        win.vitrineRecorder.stats = state.recorder.stats;
         const flushNow = () => state.recorder.flush();
         win.addEventListener("pagehide", flushNow);
         doc.addEventListener("visibilitychange", () => doc.visibilityState === "hidden" && flushNow());
@@ -310,14 +271,15 @@ export async function bootRecorder(options = {}) {
     return state.reason === null;
   }
 
-  win.vitrineRecorder = {
+  return {
     state,
-    stats: null,
+    /** The recorder's counters, or null until it recorded once. */
+    get stats() {
+      return state.recorder ? state.recorder.stats : null;
+    },
     start: begin,
     stop: (stopOptions) => (state.recorder ? state.recorder.stop(stopOptions) : undefined),
   };
-  await begin();
-  return state;
 }
 
 async function loadRrweb(win) {

@@ -1,6 +1,7 @@
 // Storefront behaviour: cart API calls, catalog navigation, checkout.
 // Everything here is progressive: the pages render fully on the server; this module
-// makes the buttons and forms talk to the JSON API and keeps the page in step.
+// makes the buttons and forms talk to the JSON API (http.js) and keeps the page in step.
+// Importing it does nothing: main.js calls `startShop()`.
 //
 // Events for other modules (dispatched on `document`):
 //   "vitrine:cart"       {op, pid?, q?}   after the server accepted a cart action; `op` is one of
@@ -11,9 +12,8 @@
 //                        | {kind: "search", length}      right before navigating
 // Search text never appears in an event, only its length.
 
-import { $, $$, emit, meta, money, on, ready, report, safe, toast } from "./dom.js";
-
-const JSON_HEADERS = { "Content-Type": "application/json", Accept: "application/json" };
+import { $, $$, emit, money, on, ready, report, safe, toast } from "./dom.js";
+import { ApiError, errorMessage, getJSON, postJSON } from "./http.js";
 
 const COUPON_MESSAGES = {
   unknown_coupon: "We don't know that coupon code.",
@@ -22,53 +22,6 @@ const COUPON_MESSAGES = {
   coupon_used_up: "This coupon has already been used.",
   coupon_minimum_not_met: "Your coupon needs a higher subtotal to apply.",
 };
-
-export class ApiError extends Error {
-  constructor(status, code, detail) {
-    super(detail || code || `HTTP ${status}`);
-    this.status = status;
-    this.code = code || "error";
-    this.detail = detail || "";
-  }
-}
-
-function csrfToken() {
-  return meta("csrf-token");
-}
-
-/** Human text for a failed call: the server's detail, capitalised, or a generic line. */
-export function errorMessage(error, fallback = "Something went wrong. Please try again.") {
-  if (error instanceof ApiError) {
-    if (error.code === "csrf_failed") return "Your session has expired. Please reload the page.";
-    if (error.detail) return error.detail.charAt(0).toUpperCase() + error.detail.slice(1);
-    return fallback;
-  }
-  if (error instanceof TypeError) return "You seem to be offline. Check your connection and try again.";
-  return fallback;
-}
-
-async function api(method, url, body) {
-  const init = {
-    method,
-    headers: { ...JSON_HEADERS, "X-CSRF-Token": csrfToken() },
-    credentials: "same-origin",
-  };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await fetch(url, init);
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, data?.error, data?.detail);
-  }
-  return data;
-}
-
-export const postJSON = (url, body) => api("POST", url, body);
-export const getJSON = (url) => api("GET", url);
 
 /* ---------------------------------------------------------------- cart count */
 
@@ -512,4 +465,7 @@ function init() {
   );
 }
 
-ready(init);
+/** Bind the storefront's buttons and forms (delegated on `document`) once the DOM is parsed. */
+export function startShop() {
+  ready(init);
+}

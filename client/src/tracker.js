@@ -29,7 +29,7 @@ import {
   validateEvent,
 } from "./schema.js";
 import { closestAttribute, findAnchor, hoverTarget, relativePosition, selectorFor } from "./anchors.js";
-import { createTransport } from "./transport.js";
+import { metaContent } from "./dom.js";
 
 export const MOVE_INTERVAL_MS = 50; // ≤ 20 Hz
 export const SCROLL_INTERVAL_MS = 200; // ≤ 5 Hz
@@ -37,17 +37,9 @@ export const FLUSH_INTERVAL_MS = 1000;
 export const FLUSH_AT_EVENTS = 50;
 export const PVID_LENGTH = 22;
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const SOCKET_IO_MODULE = "/vendor/socket.io.esm.min.js";
 
 const trackers = new WeakMap(); // public api -> internal begin(explicit)
-
-function metaContent(doc, name) {
-  if (!doc || typeof doc.querySelector !== "function") return null;
-  const meta = doc.querySelector(`meta[name="${name}"]`);
-  if (!meta) return null;
-  const value = typeof meta.getAttribute === "function" ? meta.getAttribute("content") : meta.content;
-  return typeof value === "string" ? value : "";
-}
+const byWindow = new WeakMap(); // window -> its tracker: one per page, never two
 
 /**
  * Decide whether tracking may run: Do-Not-Track and Global Privacy Control
@@ -58,7 +50,7 @@ export function privacyDecision(win, doc) {
   const nav = (win && win.navigator) || {};
   if (nav.doNotTrack === "1") return { allowed: false, reason: "dnt" };
   if (nav.globalPrivacyControl === true) return { allowed: false, reason: "gpc" };
-  const consent = metaContent(doc, "vitrine-consent");
+  const consent = metaContent("vitrine-consent", doc);
   if (consent === null || consent.trim() === "granted") return { allowed: true, reason: null };
   return { allowed: false, reason: consent.trim() === "denied" ? "consent_denied" : "consent_ask" };
 }
@@ -518,8 +510,8 @@ function createTracker(options) {
       stats.reason = "no_emit";
       return false;
     }
-    const metaVid = metaContent(doc, "vitrine-vid");
-    const metaSid = metaContent(doc, "vitrine-sid");
+    const metaVid = metaContent("vitrine-vid", doc);
+    const metaSid = metaContent("vitrine-sid", doc);
     if (!isToken(metaVid) || !isToken(metaSid)) {
       stats.reason = "no_identity";
       return false;
@@ -590,65 +582,24 @@ function stoppedTracker(reason) {
 
 /**
  * Start recording on `window`/`document` and hand batches to `emit`. Returns
- * the tracker (also exposed as `window.vitrineTracker`), stopped when privacy
- * signals or consent forbid tracking. Calling it again returns the same tracker
- * and starts it if consent has arrived since.
+ * the tracker, stopped when privacy signals or consent forbid tracking. Calling it
+ * again for the same window returns the same tracker (never two on a page) and
+ * starts it if consent has arrived since. The composition root (main.js) calls it.
  */
 export function startTracker(options = {}) {
   try {
     const win = options.window ?? (typeof window === "undefined" ? undefined : window);
     if (!win || typeof win.setTimeout !== "function") return stoppedTracker("no_window");
-    const existing = win.vitrineTracker;
-    if (existing && typeof existing === "object") {
-      const begin = trackers.get(existing);
-      if (begin) begin(false);
-      return existing; // a tracker from another copy of this module: never track twice
+    const existing = byWindow.get(win);
+    if (existing) {
+      trackers.get(existing)(false);
+      return existing;
     }
     const tracker = createTracker({ ...options, window: win });
-    win.vitrineTracker = tracker;
+    byWindow.set(win, tracker);
     trackers.get(tracker)(false);
     return tracker;
   } catch {
     return stoppedTracker("error");
-  }
-}
-
-function sessionStorageOf(win) {
-  try {
-    return win.sessionStorage || null; // reading it throws when storage is disabled
-  } catch {
-    return null;
-  }
-}
-
-let booted = null;
-
-/**
- * Wire the tracker to the Socket.IO transport in a browser page (the
- * composition root): `import { boot } from "./tracker.js"; boot();`.
- * socket.io-client is imported lazily, only once a batch needs sending.
- */
-export function boot(options = {}) {
-  if (booted) return booted;
-  try {
-    const win = options.window ?? (typeof window === "undefined" ? undefined : window);
-    if (!win || !win.document) return null;
-    const nav = win.navigator;
-    const transport = createTransport({
-      io: options.io,
-      loadIo: () => import(SOCKET_IO_MODULE).then((module) => module.io),
-      url: "/track",
-      storage: sessionStorageOf(win),
-      beacon: nav && typeof nav.sendBeacon === "function" ? (url, data) => nav.sendBeacon(url, data) : null,
-      document: win.document,
-      setTimeout: (fn, ms) => win.setTimeout(fn, ms),
-      clearTimeout: (id) => win.clearTimeout(id),
-    });
-    const tracker = startTracker({ emit: transport.send, window: win, document: win.document, now: options.now });
-    if (tracker && typeof tracker === "object" && !tracker.transport) tracker.transport = transport;
-    booted = tracker;
-    return tracker;
-  } catch {
-    return null;
   }
 }

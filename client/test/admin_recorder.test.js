@@ -1,4 +1,5 @@
-// The rrweb recorder's channel: sampling, privacy options, chunking, acks, retries, isolation.
+// The rrweb recorder's channel: sampling, privacy options, chunking, acks, isolation. Retries
+// and the queue belong to the transport (transport.test.js, "request").
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -6,14 +7,15 @@ import {
   BLOCK_SELECTOR,
   FLUSH_AT_EVENTS,
   FLUSH_INTERVAL_MS,
-  bootRecorder,
+  REPLAY_EVENT,
+  REPLAY_REQUEST,
   createRecorder,
+  pageRecorder,
   recordOptions,
   sampled,
-  socketSender,
   splitEvents,
 } from "../src/recorder.js";
-import { FakeSocket, SID, fakeClock, fakeWindow } from "./helpers/fakes.js";
+import { SID, fakeClock, fakeWindow } from "./helpers/fakes.js";
 
 const PVID = "pageview_AbCdEfGh123456";
 const flushPromises = () => new Promise((resolve) => setImmediate(resolve));
@@ -96,27 +98,22 @@ test("events are sent every 2 s, or at 200 events, as numbered chunks", async ()
   assert.equal(recorder.queued, 0);
 });
 
-test("a retryable ack keeps the chunk and resends it with backoff; others drop it", async () => {
-  const { clock, sent, rr, recorder } = setup({
-    acks: [{ ok: false, error: "unavailable" }, { ok: true, seq: 0 }, { ok: false, error: "invalid_event" }],
+test("the recorder counts the sender's final answers: acks, refusals by code, overflow", async () => {
+  const { sent, rr, recorder } = setup({
+    acks: [{ ok: true, seq: 0 }, { ok: false, error: "invalid_event" }, { ok: false, error: "overflow" }],
   });
   recorder.start();
-  rr.emit(rrwebEvent(0));
-  recorder.flush();
+  for (let i = 0; i < 3; i += 1) {
+    rr.emit(rrwebEvent(i));
+    recorder.flush();
+  }
+  assert.deepEqual(sent.map((chunk) => chunk.seq), [0, 1, 2], "one chunk per flush, numbered");
+  assert.equal(recorder.queued, 3, "all three await their answer");
   await flushPromises();
-  assert.equal(recorder.stats.retried, 1);
-  assert.equal(recorder.queued, 1);
-  clock.advance(999);
-  assert.equal(sent.length, 1);
-  clock.advance(1);
-  assert.equal(sent.length, 2, "resent after 1 s");
-  assert.equal(sent[1].seq, 0, "same sequence number: the server deduplicates");
-  await flushPromises();
-  rr.emit(rrwebEvent(1));
-  recorder.flush();
-  await flushPromises();
-  assert.equal(recorder.stats.rejectedBy.invalid_event, 1);
   assert.equal(recorder.queued, 0);
+  assert.equal(recorder.stats.acked, 1);
+  assert.deepEqual(recorder.stats.rejectedBy, { invalid_event: 1 });
+  assert.equal(recorder.stats.overflow, 1);
 });
 
 test("chunks stay under the byte limit; a lone oversized event is dropped", () => {
@@ -154,41 +151,59 @@ test("failures inside rrweb, the sink or the recorder never reach the page", asy
   assert.doesNotThrow(() => recorder.flush());
   await flushPromises();
   assert.ok(recorder.stats.errors >= 2);
-  assert.equal(recorder.stats.retried, 1, "a throwing sink counts as offline and is retried");
+  assert.deepEqual(recorder.stats.rejectedBy, { send_failed: 1 }, "a throwing sink loses that chunk only");
+  rr.emit(rrwebEvent(1));
+  assert.equal(recorder.stats.running, true, "and recording goes on");
 });
 
-test("the socket sender emits 'replay' with an ack timeout, or reports offline", async () => {
-  const socket = new FakeSocket("/track", {});
-  const transport = { socket: null, connect() { this.socket = socket; } };
-  const send = socketSender(transport);
-  assert.deepEqual(await send({ seq: 0 }), { ok: false, error: "offline" }, "connecting: try again later");
-  socket.connected = true;
-  const answer = send({ sid: SID, pvid: PVID, seq: 1, events: [] });
-  const [emitted] = socket.emitted;
-  assert.equal(emitted.name, "replay");
-  assert.ok(emitted.timeout > 0);
-  emitted.callback(null, { ok: true, seq: 1 });
-  assert.deepEqual(await answer, { ok: true, seq: 1 });
-  const late = send({ seq: 2 });
-  socket.emitted[1].callback(new Error("timeout"));
-  assert.deepEqual(await late, { ok: false, error: "timeout" });
-});
-
-test("boot records only while the tracker runs and the visit is sampled", async () => {
+test("the page recorder runs only while the tracker runs and the visit is sampled", async () => {
   const clock = fakeClock();
-  const make = (rate, running) => {
+  const make = (rate) => {
     const win = fakeWindow({ clock });
     win.document.metas["vitrine-replay"] = String(rate);
-    win.vitrineTracker = { running, pvid: PVID, transport: null };
     return win;
   };
   const rr = fakeRecord();
-  assert.equal((await bootRecorder({ window: make(1, false), record: rr.record })).reason, "tracker_off");
-  assert.equal((await bootRecorder({ window: make(0, true), record: rr.record })).reason, "not_sampled");
-  const win = make(1, true);
-  const state = await bootRecorder({ window: win, record: rr.record, send: () => ({ ok: true }) });
-  assert.equal(state.reason, null);
-  assert.equal(win.vitrineRecorder.stats.running, true);
+  const send = () => Promise.resolve({ ok: true });
+  const tracker = { running: false, pvid: PVID };
+  const off = pageRecorder({ window: make(1), tracker, send, record: rr.record });
+  assert.equal(await off.start(), false);
+  assert.equal(off.state.reason, "tracker_off");
+  assert.equal(off.stats, null);
+  tracker.running = true;
+  const unsampled = pageRecorder({ window: make(0), tracker, send, record: rr.record });
+  assert.equal(await unsampled.start(), false);
+  assert.equal(unsampled.state.reason, "not_sampled");
+  assert.equal(rr.calls.length, 0);
+
+  assert.equal(await off.start(), true, "the consent banner starts it once the tracker runs");
+  assert.equal(off.state.reason, null);
+  assert.equal(off.stats.running, true);
   assert.equal(rr.calls.length, 1);
   assert.equal(rr.calls[0].maskAllInputs, true);
+  rr.emit(rrwebEvent(0));
+  tracker.running = false; // stopped (the shopper declined): the next flush discards
+  clock.advance(2000);
+  assert.equal(off.stats.running, false);
+  assert.equal(off.stats.chunks, 0, "nothing recorded after the stop was sent");
+  assert.equal(rr.calls.stopped, true);
+});
+
+test("chunks carry the tracker's pvid and go to send(), the transport's replay request in main.js", async () => {
+  const clock = fakeClock();
+  const win = fakeWindow({ clock });
+  win.document.metas["vitrine-replay"] = "1";
+  const rr = fakeRecord();
+  const sent = [];
+  const handle = pageRecorder({ window: win, tracker: { running: true, pvid: PVID }, send: (chunk) => {
+    sent.push(chunk);
+    return Promise.resolve({ ok: true, seq: chunk.seq });
+  }, record: rr.record });
+  await handle.start();
+  rr.emit(rrwebEvent(0));
+  win.dispatch("pagehide");
+  assert.equal(sent.length, 1, "pagehide flushes at once");
+  assert.deepEqual({ ...sent[0], events: sent[0].events.length }, { sid: SID, pvid: PVID, seq: 0, events: 1 });
+  assert.equal(REPLAY_EVENT, "replay");
+  assert.deepEqual(REPLAY_REQUEST, { timeoutMs: 8000, maxQueued: 30 });
 });

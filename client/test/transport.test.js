@@ -284,22 +284,131 @@ test("after an unload beacon, a tab that comes back does not resend beaconed bat
   assert.deepEqual(socket().emitted.map((emit) => emit.data.seq), [1]);
 });
 
-test("server pushes: persona sets body[data-persona] and both become DOM CustomEvents", () => {
+test("server pushes go to the handlers given to on(), before or after the socket opens; no DOM", () => {
   const { transport, socket, doc, connect } = setup();
-  connect();
-  transport.send(batch(0));
   const seen = [];
-  doc.addEventListener("vitrine:persona", (event) => seen.push(["persona", event.detail]));
-  doc.addEventListener("vitrine:adapt", (event) => seen.push(["adapt", event.detail]));
+  transport.on("persona", (data) => seen.push(["persona", data]));
+  transport.on("persona", () => {
+    throw new Error("a broken handler");
+  });
+  transport.on("persona", (data) => seen.push(["persona again", data]));
+  connect();
+  transport.on("adapt", (data) => seen.push(["adapt", data]));
   socket().fire("persona", { persona: "bargain_hunter", confidence: 0.82 });
   socket().fire("adapt", { adaptations: ["coupon"] });
-  socket().fire("persona", { persona: "<img onerror=x>" });
-  assert.equal(doc.body.dataset.persona, "bargain_hunter");
-  assert.deepEqual(seen.slice(0, 2), [
+  assert.deepEqual(seen, [
     ["persona", { persona: "bargain_hunter", confidence: 0.82 }],
+    ["persona again", { persona: "bargain_hunter", confidence: 0.82 }],
     ["adapt", { adaptations: ["coupon"] }],
   ]);
-  assert.equal(doc.dispatched[0].constructor, CustomEvent);
+  assert.equal(transport.stats.errors, 1, "the throwing handler is counted, the next one still runs");
+  assert.equal(socket().handlers.persona.length, 1, "one socket listener per event");
+  assert.deepEqual(doc.body.dataset, {}, "the transport writes nothing into the page (push.js does)");
+  assert.equal(doc.dispatched.length, 0);
+});
+
+const chunk = (seq) => ({ sid: "session_XyZ0987654321", pvid: "pv_AAAAAAAAAAAAAAAAAAAA", seq, events: [] });
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+test("request emits an acknowledged event with its own timeout and resolves with the ack", async () => {
+  const { transport, socket, calls, connect } = setup();
+  const answer = transport.request("replay", chunk(0), { timeoutMs: 8000 });
+  assert.equal(calls.length, 1, "a request opens the socket lazily too");
+  connect();
+  const [emitted] = socket().emitted;
+  assert.equal(emitted.name, "replay");
+  assert.equal(emitted.timeout, 8000);
+  assert.deepEqual(emitted.data, chunk(0));
+  emitted.callback(null, { ok: true, seq: 0 });
+  assert.deepEqual(await answer, { ok: true, seq: 0 });
+  assert.equal(transport.stats.requests.replay.acked, 1);
+  assert.equal(transport.stats.acked, 0, "batch counters untouched");
+  assert.equal(transport.stats.pending, 0, "requests are never written to the batch store");
+});
+
+test("requests wait for the connection, go one at a time in order, and are resent after a reconnect", async () => {
+  const { transport, socket, storage, connect } = setup({ connected: false });
+  const answers = [0, 1, 2].map((seq) => transport.request("replay", chunk(seq)));
+  connect();
+  assert.equal(socket().emitted.length, 0, "no emit while disconnected, and no failure either");
+  socket().connectNow();
+  assert.deepEqual(socket().emitted.map((e) => e.data.seq), [0], "one in flight");
+  assert.equal(socket().emitted[0].timeout, 5000, "the transport's ack timeout by default");
+  socket().dropNow();
+  socket().connectNow();
+  assert.deepEqual(socket().emitted.map((e) => e.data.seq), [0, 0], "resent after the reconnect");
+  socket().emitted[1].callback(null, { ok: true, seq: 0 });
+  socket().emitted[2].callback(null, { ok: true, seq: 1 });
+  socket().emitted[3].callback(null, { ok: true, seq: 2 });
+  assert.deepEqual((await Promise.all(answers)).map((ack) => ack.seq), [0, 1, 2]);
+  assert.equal(storage.getItem(PENDING_KEY), null);
+});
+
+test("a request is retried with backoff on a timeout or a retryable code, and a refusal is final", async () => {
+  const { transport, socket, clock, connect } = setup();
+  connect();
+  const first = transport.request("replay", chunk(0));
+  socket().emitted[0].callback(new Error("operation has timed out"));
+  clock.advance(999);
+  assert.equal(socket().emitted.length, 1);
+  clock.advance(1);
+  assert.equal(socket().emitted.length, 2, "resent after 1 s");
+  socket().emitted[1].callback(null, { ok: false, error: "busy" });
+  clock.advance(1999);
+  assert.equal(socket().emitted.length, 2);
+  clock.advance(1);
+  assert.equal(socket().emitted.length, 3, "then after 2 s");
+  assert.deepEqual(socket().emitted.map((e) => e.data.seq), [0, 0, 0], "the same chunk: the server deduplicates");
+  socket().emitted[2].callback(null, { ok: true, seq: 0 });
+  assert.deepEqual(await first, { ok: true, seq: 0 });
+
+  const refused = transport.request("replay", chunk(1));
+  socket().emitted[3].callback(null, { ok: false, error: "invalid_chunk" });
+  assert.deepEqual(await refused, { ok: false, error: "invalid_chunk" });
+  clock.advance(60_000);
+  assert.equal(socket().emitted.length, 4, "never resent");
+  assert.deepEqual(transport.stats.requests.replay.rejectedBy, { invalid_chunk: 1 });
+  assert.equal(transport.stats.requests.replay.retried, 2);
+});
+
+test("a request lane backing off never holds batches back", () => {
+  const { transport, socket, connect } = setup();
+  connect();
+  transport.request("replay", chunk(0));
+  socket().emitted[0].callback(null, { ok: false, error: "rate_limited" });
+  transport.send(batch(0));
+  assert.deepEqual(socket().emitted.map((e) => e.name), ["replay", "batch"]);
+});
+
+test("a full request queue answers overflow for the oldest waiting request", async () => {
+  const { transport, socket, connect } = setup();
+  connect();
+  const answers = [0, 1, 2, 3].map((seq) => transport.request("replay", chunk(seq), { maxQueued: 2 }));
+  assert.deepEqual(await answers[1], { ok: false, error: "overflow" }, "0 is in flight and keeps its ack");
+  assert.deepEqual(await answers[2], { ok: false, error: "overflow" });
+  socket().emitted[0].callback(null, { ok: true, seq: 0 });
+  assert.deepEqual(socket().emitted.map((e) => e.data.seq), [0, 3]);
+  socket().emitted[1].callback(null, { ok: true, seq: 3 });
+  assert.deepEqual((await Promise.all(answers)).map((ack) => ack.ok), [true, false, false, true]);
+  assert.equal(transport.stats.requests.replay.overflow, 2);
+});
+
+test("discard forgets kept batches (storage too) and waiting requests, and disconnects", async () => {
+  const { transport, socket, storage, connect } = setup({ connected: false });
+  connect();
+  transport.send(batch(0));
+  const waiting = transport.request("replay", chunk(0));
+  assert.deepEqual(storedSeqs(storage), [0]);
+  transport.discard();
+  assert.equal(storage.getItem(PENDING_KEY), null);
+  assert.equal(transport.pending.length, 0);
+  assert.deepEqual(await waiting, { ok: false, error: "discarded" });
+  socket().connectNow();
+  assert.equal(socket().emitted.length, 0, "nothing left to send");
+  transport.close();
+  assert.deepEqual(await transport.request("replay", chunk(1)), { ok: false, error: "closed" });
+  assert.equal(transport.connected, false);
+  assert.equal(transport.opened, true);
 });
 
 test("transport failures never throw into the caller", () => {

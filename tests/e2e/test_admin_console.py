@@ -68,8 +68,8 @@ async def shopper_page(browser: Any, width: int = 1280) -> Any:
 async def recorder_acked(page: Any, at_least: int) -> bool:
     return bool(
         await page.evaluate(
-            "n => !!(window.vitrineRecorder && window.vitrineRecorder.stats"
-            " && window.vitrineRecorder.stats.acked >= n)",
+            "n => !!(window.vitrineDebug && window.vitrineDebug.recorder.stats"
+            " && window.vitrineDebug.recorder.stats.acked >= n)",
             at_least,
         )
     )
@@ -187,7 +187,7 @@ async def test_record_replay_heatmap_and_live(
     )
     await shopper.mouse.wheel(0, 600)
     await asyncio.sleep(2.5)  # one recorder flush interval
-    await shopper.evaluate("() => window.vitrineTracker.flush()")
+    await shopper.evaluate("() => window.vitrineDebug.tracker.flush()")
     await eventually(lambda: recorder_acked(shopper, 3), timeout=30)
     await shopper.goto(f"{url}/product/{SECOND_PRODUCT}")
     await eventually(lambda: recorder_acked(shopper, 1), timeout=30)
@@ -242,7 +242,7 @@ async def test_record_replay_heatmap_and_live(
         await admin.screenshot(path=str(artifacts / f"admin-heatmap-{width}.png"), full_page=True)
     # The preview did not make the admin a tracked shopper.
     preview_tracker = await admin.evaluate(
-        "() => document.querySelector('[data-heatmap-iframe]').contentWindow.vitrineTracker.stats.reason"
+        "() => document.querySelector('[data-heatmap-iframe]').contentWindow.vitrineDebug.tracker.stats.reason"
     )
     assert preview_tracker == "consent_denied"
 
@@ -269,7 +269,7 @@ async def test_record_replay_heatmap_and_live(
     await live.goto(f"{url}/product/{LIVE_PRODUCT}")
     live_sid = await live.get_attribute('meta[name="vitrine-sid"]', "content")
     await eventually(lambda: recorder_acked(live, 1), timeout=30)
-    await live.evaluate("() => window.vitrineTracker.flush()")
+    await live.evaluate("() => window.vitrineDebug.tracker.flush()")
     await eventually(lambda: events.session(live_sid), timeout=30)
     await admin.goto(
         f"{url}/admin/heatmap?page=/product/{LIVE_PRODUCT}&kind=move&width=1280&live=1"
@@ -279,7 +279,7 @@ async def test_record_replay_heatmap_and_live(
     for step in range(30):
         await live.mouse.move(100 + step * 30, 200 + step * 12)
         await asyncio.sleep(0.06)
-    await live.evaluate("() => window.vitrineTracker.flush()")
+    await live.evaluate("() => window.vitrineDebug.tracker.flush()")
     await admin.wait_for_function(
         "(n) => Number(document.querySelector('[data-heatmap-summary]').dataset.total) > n",
         arg=before_moves,

@@ -25,7 +25,7 @@ ADMIN_POLL_S = 0.3
 
 async def tracker(page: Any) -> dict[str, Any]:
     stats: dict[str, Any] = await page.evaluate(
-        "() => ({...window.vitrineTracker.stats, socket: !!window.vitrineTracker.transport?.socket,"
+        "() => ({...window.vitrineDebug.tracker.stats, socket: window.vitrineDebug.transport.opened,"
         " consent: document.querySelector('meta[name=vitrine-consent]').content,"
         " sid: document.querySelector('meta[name=vitrine-sid]').content,"
         " vid: document.querySelector('meta[name=vitrine-vid]').content})"
@@ -37,7 +37,7 @@ async def move_around(page: Any) -> None:
     for step in range(12):
         await page.mouse.move(100 + step * 40, 200 + step * 15)
         await page.wait_for_timeout(60)
-    await page.evaluate("() => window.vitrineTracker.flush()")
+    await page.evaluate("() => window.vitrineDebug.tracker.flush()")
 
 
 async def export(url: str, sid: str) -> bytes:
@@ -184,8 +184,8 @@ async def test_what_is_typed_never_leaves_the_browser(shop: ServerProcess, page:
 async def _recorded(page: Any) -> bool:
     return bool(
         await page.evaluate(
-            "() => !!window.vitrineRecorder?.stats && window.vitrineRecorder.stats.acked >= 1"
-            " && window.vitrineRecorder.stats.chunks === window.vitrineRecorder.stats.acked"
+            "() => !!window.vitrineDebug?.recorder.stats && window.vitrineDebug.recorder.stats.acked >= 1"
+            " && window.vitrineDebug.recorder.stats.chunks === window.vitrineDebug.recorder.stats.acked"
         )
     )
 

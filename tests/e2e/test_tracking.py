@@ -26,8 +26,8 @@ SERVER_ENV = {"VITRINE_EXPERIMENTS__FORCE_ARM": "control"}
 DEADLINE_S = 5.0  # from the shopper's last action to everything readable by an admin
 POLL_S = 0.15
 ADD_TO_CART = '[data-product-id][data-category] [data-action="add-to-cart"]'
-TRACKER_RUNNING = "() => Boolean(window.vitrineTracker && window.vitrineTracker.stats.running)"
-FIRST_ACK = "() => (window.vitrineTracker?.transport?.stats.acked ?? 0) >= 1"
+TRACKER_RUNNING = "() => Boolean(window.vitrineDebug?.tracker.stats.running)"
+FIRST_ACK = "() => (window.vitrineDebug?.transport.stats.acked ?? 0) >= 1"
 PENDING = "() => JSON.parse(sessionStorage.getItem('vitrine:pending') || '[]')"
 OFFLINE_BEACON = """(() => {
   const original = navigator.sendBeacon.bind(navigator);
@@ -62,9 +62,9 @@ async def identity(page: Any) -> tuple[str, str]:
 
 async def tracker_stats(page: Any) -> dict[str, Any]:
     stats: dict[str, Any] = await page.evaluate(
-        "() => ({...window.vitrineTracker.stats, pvid: window.vitrineTracker.pvid,"
-        " transport: {...window.vitrineTracker.transport.stats},"
-        " connected: Boolean(window.vitrineTracker.transport.socket?.connected),"
+        "() => ({...window.vitrineDebug.tracker.stats, pvid: window.vitrineDebug.tracker.pvid,"
+        " transport: {...window.vitrineDebug.transport.stats},"
+        " connected: window.vitrineDebug.transport.connected,"
         " online: navigator.onLine})"
     )
     return stats
@@ -155,7 +155,7 @@ async def test_moves_clicks_and_scrolls_reach_mongodb_within_five_seconds(
     await page.evaluate("() => window.scrollTo(0, 60)")
     last_action = time.monotonic()
 
-    pvid = await page.evaluate("() => window.vitrineTracker.pvid")
+    pvid = await page.evaluate("() => window.vitrineDebug.tracker.pvid")
     bucket = int(deepest * 20 + 1e-9)
     expected = {"clicks": 2, "page_views": 1}
 
@@ -283,7 +283,7 @@ async def test_closing_the_tab_delivers_the_tail_through_the_beacon(
     await page.goto(shop.url + "/product/p002")
     await page.wait_for_function(FIRST_ACK)  # the socket is up and seq 0 is acknowledged
     _, sid = await identity(page)
-    pvid = await page.evaluate("() => window.vitrineTracker.pvid")
+    pvid = await page.evaluate("() => window.vitrineDebug.tracker.pvid")
     before = await tracker_stats(page)
     health_before = (await admin.health())["ingest"]
 
@@ -388,13 +388,13 @@ async def test_a_reload_while_offline_resends_the_kept_batches_once(
     await page.goto(shop.url + path)
     await page.wait_for_function(FIRST_ACK)
     _, sid = await identity(page)
-    first_pvid = await page.evaluate("() => window.vitrineTracker.pvid")
+    first_pvid = await page.evaluate("() => window.vitrineDebug.tracker.pvid")
 
     # Offline: the open socket drops (checked: Chromium's emulation closes it).
     offline = True
     await context.set_offline(True)
     await page.wait_for_function(
-        "() => !navigator.onLine && !window.vitrineTracker.transport.socket.connected",
+        "() => !navigator.onLine && !window.vitrineDebug.transport.connected",
         timeout=5000,
     )
     for x, y in [(200, 250), (520, 300), (880, 360)]:
@@ -402,7 +402,7 @@ async def test_a_reload_while_offline_resends_the_kept_batches_once(
     await click_in(page, "#product-title", 0.21, 0.5)
     await page.mouse.wheel(0, 150)
     await settle_scroll(page)
-    await page.evaluate("() => window.vitrineTracker.flush()")
+    await page.evaluate("() => window.vitrineDebug.tracker.flush()")
     kept_before = await page.evaluate(PENDING)
     first = await tracker_stats(page)
     assert kept_before, "nothing was kept in sessionStorage while offline"
@@ -411,7 +411,7 @@ async def test_a_reload_while_offline_resends_the_kept_batches_once(
     # Reload while still offline: the unload tail cannot leave, so everything stays kept.
     await page.reload()
     await page.wait_for_function(TRACKER_RUNNING)
-    second_pvid = await page.evaluate("() => window.vitrineTracker.pvid")
+    second_pvid = await page.evaluate("() => window.vitrineDebug.tracker.pvid")
     assert second_pvid != first_pvid
     await click_in(page, "#product-title", 0.63, 0.5)
     await page.wait_for_function(
@@ -443,7 +443,7 @@ async def test_a_reload_while_offline_resends_the_kept_batches_once(
     await context.set_offline(False)
     online_at = time.monotonic()
     await page.wait_for_function(
-        "() => window.vitrineTracker.transport.stats.pending === 0", timeout=12000
+        "() => window.vitrineDebug.transport.stats.pending === 0", timeout=12000
     )
     resent_in = time.monotonic() - online_at
 

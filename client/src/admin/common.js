@@ -1,6 +1,9 @@
-// What every admin page shares: JSON reads, the /admin socket, vendor scripts, formatting.
+// What every admin page shares: the login redirect, the /admin socket, vendor scripts,
+// formatting. JSON calls and ApiError live in ../http.js, `el` and money in ../dom.js (shared
+// with the shop).
 
-import { loadScript } from "../recorder.js";
+import { el } from "../dom.js";
+import { ApiError, getJSON as fetchJSON, loadScript } from "../http.js";
 
 const SOCKET_IO_MODULE = "/vendor/socket.io.esm.min.js";
 
@@ -11,23 +14,16 @@ export const PERSONA_LABELS = {
   unknown: "Unknown",
 };
 
-export class ApiError extends Error {
-  constructor(status, code, detail) {
-    super(`${status} ${code}${detail ? `: ${detail}` : ""}`);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** GET a JSON API; a 401 (logged out meanwhile) sends the browser to the login page. */
+/** GET a JSON API (../http.js); a 401 (logged out meanwhile) sends the browser to the login page. */
 export async function getJSON(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (response.status === 401) {
-    window.location.assign(`/admin/login?next=${encodeURIComponent(window.location.pathname)}`);
+  try {
+    return await fetchJSON(url);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      window.location.assign(`/admin/login?next=${encodeURIComponent(window.location.pathname)}`);
+    }
+    throw error;
   }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, body.error || "error", body.detail || "");
-  return body;
 }
 
 let socketPromise = null;
@@ -59,24 +55,6 @@ const loaded = new Map();
 export function vendorGlobal(src, name) {
   if (!loaded.has(src)) loaded.set(src, window[name] ? Promise.resolve() : loadScript(document, src));
   return loaded.get(src).then(() => window[name]);
-}
-
-export function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "text") node.textContent = String(value);
-    else if (key === "className") node.className = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-export function money(cents) {
-  return cents === null || cents === undefined ? "—" : `€${(cents / 100).toFixed(2)}`;
 }
 
 export function duration(seconds) {

@@ -5,7 +5,8 @@
 // Shaping the report into chart rows is pure and exported (client/test/experiments_charts.test.js);
 // drawing starts only in a browser page that has the chart containers.
 
-import { el, getJSON, vendorGlobal } from "./common.js";
+import { el } from "../dom.js";
+import { getJSON, vendorGlobal } from "./common.js";
 
 export const API = "/admin/api/experiments";
 export const REFRESH_MS = 30_000; // the summary job's period: polling faster shows nothing new

@@ -1,6 +1,7 @@
 // /admin: the overview, read once from the API, then pushed every ~2 s over /admin.
 
-import { PERSONA_LABELS, el, getJSON, money, number, personaChip, subscribe } from "./common.js";
+import { el, moneyFromCents } from "../dom.js";
+import { PERSONA_LABELS, getJSON, number, personaChip, subscribe } from "./common.js";
 
 const status = document.querySelector("[data-overview-status]");
 const PERSONAS = Object.keys(PERSONA_LABELS);
@@ -29,7 +30,7 @@ function conversion(table) {
   const body = document.querySelector("[data-conversion-body]");
   const rows = PERSONAS.filter((persona) => table[persona]).map((persona) => {
     const row = table[persona];
-    return el("tr", { "data-persona": persona }, el("td", {}, personaChip(persona)), el("td", { className: "num", text: row.sessions }), el("td", { className: "num", text: row.converted }), el("td", { className: "num", text: `${(row.rate * 100).toFixed(1)} %` }), el("td", { className: "num", text: money(row.revenue_cents) }));
+    return el("tr", { "data-persona": persona }, el("td", {}, personaChip(persona)), el("td", { className: "num", text: row.sessions }), el("td", { className: "num", text: row.converted }), el("td", { className: "num", text: `${(row.rate * 100).toFixed(1)} %` }), el("td", { className: "num", text: moneyFromCents(row.revenue_cents) }));
   });
   body.replaceChildren(...rows);
   if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, className: "muted", text: "No sessions in the last 24 hours." })));

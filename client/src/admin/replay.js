@@ -5,7 +5,8 @@
 // The replay is rebuilt by rrweb inside its own iframe, sandboxed "allow-same-origin" only:
 // recorded pages never run scripts here.
 
-import { clockTime, duration, el, getJSON, money, personaChip, subscribe, vendorGlobal } from "./common.js";
+import { el, moneyFromCents } from "../dom.js";
+import { clockTime, duration, getJSON, personaChip, subscribe, vendorGlobal } from "./common.js";
 
 const TAGS = { persona: "#7c3aed", exposure: "#d97706" };
 const LIVE_DELAY_MS = 1000; // play this far behind the newest event we have
@@ -34,7 +35,7 @@ function renderSummary(session) {
     ["Arm", session.arm || "—"],
     ["Converted", session.converted ? "Yes" : "No"],
   ];
-  if (session.order_cents) facts.push(["Order value", money(session.order_cents)]);
+  if (session.order_cents) facts.push(["Order value", moneyFromCents(session.order_cents)]);
   summary.replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", {}, value)]));
 }
 

@@ -1,6 +1,7 @@
 // /admin/sessions: the sessions list with filters and pagination (GET /admin/api/sessions).
 
-import { clockTime, duration, el, getJSON, money, personaChip } from "./common.js";
+import { el, moneyFromCents } from "../dom.js";
+import { clockTime, duration, getJSON, personaChip } from "./common.js";
 
 const FIELDS = ["persona", "arm", "converted", "from", "to", "vid"];
 const form = document.querySelector("[data-sessions-form]");
@@ -50,7 +51,7 @@ function sessionRow(row) {
     el("td", {}, timeline(row)),
     el("td", { text: row.arm || "—" }),
     el("td", { text: row.converted ? "Yes" : "No" }),
-    el("td", { className: "num", text: money(row.order_cents) }),
+    el("td", { className: "num", text: moneyFromCents(row.order_cents) }),
     el("td", {}, replay),
   );
 }
