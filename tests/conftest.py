@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,11 @@ from quart import Quart
 from quart.testing.app import TestApp
 
 from server.adapters.embedded_valkey import EmbeddedValkey
-from server.settings import Settings, load_settings
+from server.settings import Settings
+from tests.support import settings as support
 
-REAL_MONGODB_URI = os.environ.get("VITRINE_TEST_MONGODB_URI", "")
 # Tests browse without clicking a consent banner: consent is the demo default for every app
 # and server process a test starts, unless a test asks for "ask" (tests/*/test_privacy*.py).
-CONSENT_DEFAULT = {"consent_default": "granted"}
 os.environ.setdefault("VITRINE_PRIVACY__CONSENT_DEFAULT", "granted")
 
 
@@ -53,7 +51,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def unique_name() -> str:
-    return "t" + uuid.uuid4().hex[:12]
+    return support.unique_name()
 
 
 @pytest.fixture
@@ -64,11 +62,7 @@ def make_settings(
 
     def build(**sections: dict[str, Any]) -> Settings:
         base: dict[str, dict[str, Any]] = {
-            "paths": {"var_dir": str(tmp_path / "var"), "models_dir": str(models_dir)},
-            "redis": {"url": valkey.url, "key_prefix": f"{unique_name}:"},
-            "mongodb": {"uri": REAL_MONGODB_URI or "embedded", "database": unique_name},
-            "security": {"secret_key": "test-secret-" + unique_name},
-            "privacy": dict(CONSENT_DEFAULT),
+            "privacy": dict(support.CONSENT_GRANTED),
             # Workers as tasks of the test app (tests that need them as processes say so),
             # and aggregates checkpointed into MongoDB often, so tests read them soon.
             "workers": {"mode": "inline"},
@@ -76,7 +70,7 @@ def make_settings(
         }
         for section, values in sections.items():
             base.setdefault(section, {}).update(values)
-        return load_settings(environ={}, **base)
+        return support.build_settings(unique_name, tmp_path / "var", models_dir, valkey.url, **base)
 
     yield build
 

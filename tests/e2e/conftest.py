@@ -13,6 +13,7 @@ import pytest
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.settings import REPO_ROOT
 from tests.support.live_server import ServerProcess
+from tests.support.settings import server_env
 
 CHROMIUM = os.environ.get("VITRINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -50,24 +51,6 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def server_env(
-    valkey: EmbeddedValkey, var_dir: Path, name: str, models_dir: Path, **extra: str
-) -> dict[str, str]:
-    return {
-        "VITRINE_PATHS__VAR_DIR": str(var_dir),
-        "VITRINE_PATHS__MODELS_DIR": str(models_dir),
-        "VITRINE_REDIS__URL": valkey.url,
-        "VITRINE_REDIS__KEY_PREFIX": f"{name}:",
-        "VITRINE_MONGODB__URI": os.environ.get("VITRINE_TEST_MONGODB_URI") or "embedded",
-        "VITRINE_MONGODB__DATABASE": name,
-        "VITRINE_ADMIN_USER": ADMIN_USER,
-        "VITRINE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        # Tests browse without clicking the consent banner (SERVER_ENV can say "ask").
-        "VITRINE_PRIVACY__CONSENT_DEFAULT": "granted",
-        **extra,
-    }
-
-
 @pytest.fixture(scope="module")
 async def shop(
     valkey: EmbeddedValkey,
@@ -78,8 +61,10 @@ async def shop(
     """One real server process per test module (its own database and key prefix)."""
     name = "e2e" + request.module.__name__.rsplit(".", 1)[-1].replace("test_", "")[:20]
     var_dir = tmp_path_factory.mktemp(name)
+    # Tests browse without clicking the consent banner (SERVER_ENV can say "ask").
     extra = getattr(request.module, "SERVER_ENV", {})
-    env = server_env(valkey, var_dir, name, models_dir, **extra)
+    env = server_env(name, var_dir, models_dir, valkey.url, VITRINE_ADMIN_USER=ADMIN_USER,
+                     VITRINE_ADMIN_PASSWORD=ADMIN_PASSWORD, **extra)  # fmt: skip
     server = ServerProcess(env, var_dir / "server.log")
     await server.start()
     yield server

@@ -12,7 +12,6 @@ import contextlib
 import json
 import statistics
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,9 @@ import pytest
 
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
-from server.settings import load_settings
 from tests.support.live_server import running_app
 from tests.support.polling import eventually
+from tests.support.settings import CONSENT_GRANTED, build_settings, unique_name
 
 ADMIN = ("console-e2e", "console-password-1")
 PRODUCT, SECOND_PRODUCT, LIVE_PRODUCT = "p005", "p020", "p031"
@@ -42,15 +41,10 @@ SHOWS_PRODUCT_PAGE = """(pid) => {
 async def console(
     valkey: EmbeddedValkey, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[VitrineApp, str]]:
-    name = "e2eadmin" + uuid.uuid4().hex[:8]
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "e2e-secret-" + name},
-        # The scripted shoppers do not click the consent banner.
-        privacy={"consent_default": "granted"},
+    name = unique_name("e2eadmin")
+    # The scripted shoppers do not click the consent banner.
+    settings = build_settings(
+        name, tmp_path_factory.mktemp(name), models_dir, valkey.url, privacy=CONSENT_GRANTED
     )
     async with running_app(settings) as (app, url):
         await app.services.admins.create(*ADMIN, "admin")

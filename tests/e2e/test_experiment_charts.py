@@ -21,9 +21,9 @@ from server.adapters.embedded_valkey import EmbeddedValkey
 from server.adapters.event_store import EXPERIMENT_VISITORS
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, ORDERS
 from server.app import VitrineApp
-from server.settings import load_settings
 from tests.e2e.test_admin_console import ADMIN, admin_page
 from tests.support.live_server import running_app
+from tests.support.settings import build_settings, unique_name
 
 pytestmark = pytest.mark.e2e
 
@@ -53,15 +53,10 @@ document.addEventListener('securitypolicyviolation', (e) => {
 async def charts_app(
     valkey: EmbeddedValkey, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[VitrineApp, str]]:
-    name = "e2echarts" + uuid.uuid4().hex[:8]
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "e2e-secret-" + name},
-        # The summary job is all this test needs of the workers: as tasks, no child process.
-        workers={"mode": "inline"},
+    name = unique_name("e2echarts")
+    # The summary job is all this test needs of the workers: as tasks, no child process.
+    settings = build_settings(
+        name, tmp_path_factory.mktemp(name), models_dir, valkey.url, workers={"mode": "inline"}
     )
     async with running_app(settings) as (app, url):
         await app.services.admins.create(*ADMIN, "admin")

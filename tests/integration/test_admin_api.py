@@ -6,7 +6,6 @@ persona history, exposures, bins from the flusher's plan), then read back throug
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +17,8 @@ from quart.testing import QuartClient
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp, create_app
 from server.pipeline.aggregate import StreamedBatch, plan_aggregates
-from server.settings import load_settings
 from tests.support.batches import batch, click, page_event
+from tests.support.settings import build_settings, unique_name
 from tests.support.shopper import Shopper
 
 ANALYST = ("api-analyst", "analyst-password-2")
@@ -48,14 +47,8 @@ def session_doc(i: int) -> dict[str, Any]:
 async def api_app(
     valkey: EmbeddedValkey, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[VitrineApp]:
-    name = "t" + uuid.uuid4().hex[:12]
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "test-secret-" + name},
-    )
+    name = unique_name()
+    settings = build_settings(name, tmp_path_factory.mktemp(name), models_dir, valkey.url)
     global NOW  # "now" is when the data is written: the run may reach this module minutes late
     NOW = datetime.now(UTC)
     vitrine = create_app(settings)

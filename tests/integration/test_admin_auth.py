@@ -11,7 +11,6 @@ import asyncio
 import inspect
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from quart.testing import QuartClient
 
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp, create_app
-from server.settings import load_settings
+from tests.support.settings import build_settings, unique_name
 from tests.support.shopper import Shopper
 
 ADMIN = ("console-admin", "admin-password-1")
@@ -68,14 +67,8 @@ async def admin_app(
     valkey: EmbeddedValkey, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[VitrineApp]:
     """One app for the module (starting one costs seconds), with an admin and an analyst."""
-    name = "t" + uuid.uuid4().hex[:12]
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "test-secret-" + name},
-    )
+    name = unique_name()
+    settings = build_settings(name, tmp_path_factory.mktemp(name), models_dir, valkey.url)
     vitrine = create_app(settings)
     async with vitrine.quart.test_app_class(vitrine.quart, startup_timeout=120):
         await vitrine.services.admins.create(*ADMIN, "admin")

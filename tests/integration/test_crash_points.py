@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -52,6 +51,7 @@ from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.flusher_process import FlusherProcess
 from tests.support.polling import eventually
 from tests.support.recompute import comparable, expected_documents, stored_documents
+from tests.support.settings import build_settings, unique_name
 
 CRASH_STEPS = (*flusher.CRASH_POINTS, *checkpointer.CRASH_POINTS)
 HOUR_MS = 3_600_000
@@ -210,17 +210,9 @@ async def baseline(
     valkey: Any, tmp_path_factory: pytest.TempPathFactory, models_dir: Path
 ) -> dict[str, Any]:
     """What a run without a crash stores (its own database and key prefix)."""
-    from server.settings import load_settings
-    from tests.conftest import REAL_MONGODB_URI
-
-    name = "tbase" + os.urandom(5).hex()
+    name = unique_name("tbase")
     var_dir = tmp_path_factory.mktemp("baseline") / "var"
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(var_dir), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": REAL_MONGODB_URI or "embedded", "database": name},
-    )
+    settings = build_settings(name, var_dir, models_dir, valkey.url)
     async with stack(settings) as run:
         await run.append_input()
         await run_until_drained(run, flusher_process(settings, var_dir.parent / "flusher.log"))

@@ -33,11 +33,11 @@ from server.adapters.embedded_valkey import free_port
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import LEASE_MS
 from server.workers.flusher import GROUP
-from tests.conftest import REAL_MONGODB_URI
 from tests.integration.test_faults import NODE, finished, print_counts
 from tests.support.live_server import port_open, running_app, visitor_cookie
 from tests.support.polling import eventually
 from tests.support.recompute import expected_documents, stored_documents
+from tests.support.settings import REAL_MONGODB_URI
 
 DRIVER = Path(__file__).with_name("test_fault_kills_client.mjs")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is needed for the real client")

@@ -25,6 +25,7 @@ from server.settings import REPO_ROOT
 from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess, port_open, running_app, visitor_cookie
 from tests.support.polling import eventually
+from tests.support.settings import server_env
 
 DRIVER = Path(__file__).with_name("test_faults_client.mjs")
 NODE = shutil.which("node")
@@ -165,18 +166,13 @@ async def test_redis_stopped_error_acks_then_clients_resend(
 async def test_server_restarted_clients_reconnect_and_resend(
     valkey: EmbeddedValkey, tmp_path: Path, unique_name: str, models_dir: Path
 ) -> None:
-    env = {
-        "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
-        "VITRINE_PATHS__MODELS_DIR": str(models_dir),
-        "VITRINE_REDIS__URL": valkey.url,
-        "VITRINE_REDIS__KEY_PREFIX": f"{unique_name}:",
-        "VITRINE_MONGODB__DATABASE": unique_name,
-        "VITRINE_ADMIN_USER": "fault-admin",
-        "VITRINE_ADMIN_PASSWORD": "fault-password-1",
-        "VITRINE_FLUSHER__BLOCK_MS": "200",
+    env = server_env(
+        unique_name, tmp_path / "var", models_dir, valkey.url,
+        VITRINE_ADMIN_USER="fault-admin", VITRINE_ADMIN_PASSWORD="fault-password-1",
+        VITRINE_FLUSHER__BLOCK_MS="200",
         # Entries the stopped process read but never acknowledged are claimed after this.
-        "VITRINE_FLUSHER__CLAIM_IDLE_MS": "3000",
-    }
+        VITRINE_FLUSHER__CLAIM_IDLE_MS="3000",
+    )  # fmt: skip
     server = ServerProcess(env, tmp_path / "server.log")
     await server.start()
     try:

@@ -7,7 +7,6 @@ path here gets 5,000 values and must return what one unchunked query would.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +28,7 @@ from server.adapters.shop_store import (
     compare_by_spec,
 )
 from server.domain.coupons import as_utc
-from tests.conftest import REAL_MONGODB_URI
+from tests.support.settings import MONGODB_URI, unique_name
 
 N = 5_000
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -42,10 +41,8 @@ async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mongo
 
     Not the unique ones: mongoeco checks them by scanning, ~100 inserts/s; they change no read.
     """
-    name = "t" + uuid.uuid4().hex[:12]
-    opened = await MongoStore.open(
-        REAL_MONGODB_URI or "embedded", name, tmp_path_factory.mktemp(name)
-    )
+    name = unique_name()
+    opened = await MongoStore.open(MONGODB_URI, name, tmp_path_factory.mktemp(name))
     specs = (*SHOP_INDEXES, *EXPOSURE_INDEXES, *PERSONA_INDEXES, *EVENT_INDEXES)
     await opened.ensure_indexes(
         spec

@@ -22,26 +22,20 @@ from tests.support.admin_client import ADMIN_COOKIE, AdminClient
 from tests.support.batches import batch, click, moves, page_event, page_view_id, rrweb_events
 from tests.support.live_server import ServerProcess, visitor_cookie
 from tests.support.polling import eventually
+from tests.support.settings import server_env
 from tests.support.sockets import connect
 
 ADMIN = ("process-admin", "process-password-1")
 
 
-def server_env(tmp_path: Path, valkey: EmbeddedValkey, name: str, models: Path) -> dict[str, str]:
-    return {
-        "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
-        "VITRINE_PATHS__MODELS_DIR": str(models),
-        "VITRINE_REDIS__URL": valkey.url,
-        "VITRINE_REDIS__KEY_PREFIX": f"{name}:",
-        "VITRINE_MONGODB__URI": os.environ.get("VITRINE_TEST_MONGODB_URI") or "embedded",
-        "VITRINE_MONGODB__DATABASE": name,
-        "VITRINE_ADMIN_USER": ADMIN[0],
-        "VITRINE_ADMIN_PASSWORD": ADMIN[1],
-        "VITRINE_WORKERS__MODE": "process",
-        "VITRINE_FLUSHER__BLOCK_MS": "200",
-        "VITRINE_FLUSHER__CHECKPOINT_EVERY_S": "0.3",
-        "VITRINE_PERSONAS__ENABLED": "false",
-    }
+def process_env(tmp_path: Path, valkey: EmbeddedValkey, name: str, models: Path) -> dict[str, str]:
+    """Workers as a child process of the server, flushing in small rounds, no personas."""
+    return server_env(
+        name, tmp_path / "var", models, valkey.url,
+        VITRINE_ADMIN_USER=ADMIN[0], VITRINE_ADMIN_PASSWORD=ADMIN[1],
+        VITRINE_WORKERS__MODE="process", VITRINE_FLUSHER__BLOCK_MS="200",
+        VITRINE_FLUSHER__CHECKPOINT_EVERY_S="0.3", VITRINE_PERSONAS__ENABLED="false",
+    )  # fmt: skip
 
 
 async def admin_cookie(admin: AdminClient) -> str:
@@ -69,7 +63,7 @@ async def send_clicks(url: str, cookie: str, me: dict[str, Any], batches: int) -
 async def test_workers_in_a_child_process_store_push_and_survive_a_kill(
     valkey: EmbeddedValkey, tmp_path: Path, unique_name: str, models_dir: Path
 ) -> None:
-    server = ServerProcess(server_env(tmp_path, valkey, unique_name, models_dir),
+    server = ServerProcess(process_env(tmp_path, valkey, unique_name, models_dir),
                            tmp_path / "server.log")  # fmt: skip
     await server.start()
     try:

@@ -22,6 +22,7 @@ from server.pipeline.batch_schema import REJECTION_CODES, BatchRejected, validat
 from server.web.privacy_api import read_choice
 from tests.security.hostile import CASES, SUITE, bodies, encode, field_values, json_values
 from tests.support.batches import batch, page_event
+from tests.support.settings import CONSENT_GRANTED, UNLIMITED, build_settings, unique_name
 from tests.support.shopper import Shopper
 
 ADMIN = ("hostile-admin", "hostile-password-1")
@@ -69,22 +70,12 @@ async def hostile_app(
     valkey: Any, models_dir: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Any]:
     """One app for the module, limits off (every case must reach the validators)."""
-    import uuid
-
     from server.app import create_app
-    from server.settings import load_settings
 
-    name = "t" + uuid.uuid4().hex[:12]
-    settings_ = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "test-secret-" + name},
-        privacy={"consent_default": "granted"},
-        rate_limits={"enabled": False},
-        tracking={"rate_limit_batches_per_second": 1e6, "rate_limit_burst": 1_000_000,
-                  "rate_limit_events_per_second": 1e8},
+    name = unique_name()
+    settings_ = build_settings(
+        name, tmp_path_factory.mktemp(name), models_dir, valkey.url,
+        privacy=CONSENT_GRANTED, rate_limits={"enabled": False}, tracking=UNLIMITED,
     )  # fmt: skip
     vitrine = create_app(settings_)
     async with vitrine.quart.test_app_class(vitrine.quart, startup_timeout=120):

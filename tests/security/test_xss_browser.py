@@ -9,7 +9,6 @@ dialog check alone would pass even if escaping failed; the violation shows the a
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ import pytest
 
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
-from server.settings import load_settings
 from tests.security.hostile import CASES
 from tests.support.batches import batch, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.polling import eventually
+from tests.support.settings import CONSENT_GRANTED, build_settings, unique_name
 from tests.support.sockets import connect
 
 ADMIN = ("xss-admin", "xss-password-123")
@@ -49,16 +48,11 @@ document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.
 async def site(
     valkey: EmbeddedValkey, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[VitrineApp, str]]:
-    name = "xss" + uuid.uuid4().hex[:8]
-    settings = load_settings(
-        environ={},
-        paths={"var_dir": str(tmp_path_factory.mktemp(name)), "models_dir": str(models_dir)},
-        redis={"url": valkey.url, "key_prefix": f"{name}:"},
-        mongodb={"uri": "embedded", "database": name},
-        security={"secret_key": "xss-secret-" + name},
-        privacy={"consent_default": "granted"},
-        rate_limits={"enabled": False},
-    )
+    name = unique_name("xss")
+    settings = build_settings(
+        name, tmp_path_factory.mktemp(name), models_dir, valkey.url,
+        privacy=CONSENT_GRANTED, rate_limits={"enabled": False},
+    )  # fmt: skip
     async with running_app(settings) as (app, url):
         await app.services.admins.create(*ADMIN, "admin")
         yield app, url
