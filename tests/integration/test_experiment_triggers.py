@@ -14,9 +14,9 @@ import pytest
 
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
 from server.workers.adapt_push import AdaptationPusher
-from tests.integration.test_personalization import become, new_shopper
+from tests.integration.test_personalization import become
 from tests.support.polling import eventually
-from tests.support.shopper import Shopper
+from tests.support.shopper import Shopper, new_shopper
 
 BARGAIN_ON_CATALOG = ["coupon", "deal-highlight", "sort-discount"]
 

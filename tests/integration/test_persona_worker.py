@@ -4,35 +4,23 @@ every prediction recorded, and Mistral (a local fake server) as a second opinion
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 
+from tests.support.batches import replay_as
 from tests.support.fake_mistral import API_KEY, FakeMistral
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.polling import eventually
 from tests.support.settings import UNLIMITED
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "personas"
-
-
-def replay_as(visitor: dict[str, Any], fixture: str) -> list[dict[str, Any]]:
-    """A scripted visit's batches, re-addressed to a real visitor and visit."""
-    batches = json.loads((FIXTURES / fixture).read_text())["batches"]
-    return [{**b, "vid": visitor["vid"], "sid": visitor["session_id"]} for b in batches]
+from tests.support.sockets import connect
 
 
 async def send_visit(url: str, fixture: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Send a scripted visit; return the visitor and the persona pushes it received."""
     cookie, me = await visitor_cookie(url)
     pushes: list[dict[str, Any]] = []
-    client = socketio.AsyncClient(reconnection=False)
-    client.on("persona", pushes.append, namespace="/track")
-    await client.connect(url, namespaces=["/track"], transports=["websocket"],
-                         headers={"Cookie": cookie})  # fmt: skip
+    client = await connect(url, cookie, on={"persona": pushes.append})
     for batch in replay_as(me, fixture):
         assert (await client.call("batch", batch, namespace="/track"))["ok"]
     await eventually(lambda: _has(pushes), timeout=20)

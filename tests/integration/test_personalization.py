@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from tests.support.shopper import Shopper
+from tests.support.shopper import Shopper, new_shopper
 
 
 async def become(
@@ -34,12 +34,6 @@ async def become(
                             "cat": category}],
             })  # fmt: skip
         await states.save({sid: state}, {})
-
-
-async def new_shopper(app: Any) -> Shopper:
-    shopper = Shopper(app.quart.test_client())
-    await shopper.start()
-    return shopper
 
 
 async def test_personal_coupon_is_single_use_and_only_for_its_owner(make_settings: Any) -> None:

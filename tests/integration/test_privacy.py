@@ -13,16 +13,14 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-import socketio
 
 from server.domain.consent import CONSENT_COOKIE, ConsentCookie
-from tests.integration.test_persona_worker import replay_as
-from tests.support.batches import batch, moves, page_event, page_view_id
-from tests.support.live_server import running_app
+from tests.support.batches import batch, moves, page_event, page_view_id, replay_as
+from tests.support.live_server import consenting_visitor, running_app, visitor_cookie
 from tests.support.polling import eventually
 from tests.support.settings import UNLIMITED
-from tests.support.shopper import Shopper
-from tests.support.sockets import connect
+from tests.support.shopper import Shopper, new_shopper
+from tests.support.sockets import connect, refusal
 
 ASK = {"consent_default": "ask"}
 
@@ -37,12 +35,6 @@ async def page(shopper: Shopper, path: str = "/", **headers: str) -> str:
     response = await shopper.get(path, headers=headers)
     assert response.status_code == 200
     return str(await response.get_data(as_text=True))
-
-
-async def new_shopper(app: Any) -> Shopper:
-    shopper = Shopper(app.quart.test_client())
-    await shopper.start()
-    return shopper
 
 
 @pytest.fixture
@@ -163,39 +155,8 @@ async def test_the_demo_switch_defaults_to_consent_and_says_so(make_settings: An
 # Over real sockets: the /track handshake reads the same cookie and headers.
 
 
-async def consenting_visitor(url: str, analytics: bool, personalization: bool) -> tuple[str, Any]:
-    """A visitor who answered the banner: (Cookie header, /api/me)."""
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        async with http.get(url + "/api/me") as response:
-            me = await response.json()
-        async with http.post(
-            url + "/api/consent",
-            json={"analytics": analytics, "personalization": personalization},
-            headers={"X-CSRF-Token": me["csrf_token"]},
-        ) as response:
-            assert response.status == 200, await response.text()
-        cookie = "; ".join(f"{c.key}={c.value}" for c in jar)
-    return cookie, me
-
-
-async def refusal(url: str, headers: dict[str, str]) -> Any:
-    """Connect to /track; return the server's connect_error data (None when it let us in)."""
-    errors: list[Any] = []
-    client = socketio.AsyncClient(reconnection=False)
-    client.on("connect_error", errors.append, namespace="/track")
-    try:
-        await client.connect(url, namespaces=["/track"], transports=["websocket"], headers=headers)
-    except socketio.exceptions.ConnectionError:
-        return errors[0] if errors else "refused"
-    await client.disconnect()
-    return None
-
-
 async def test_track_refuses_connections_without_consent_dnt_or_gpc(make_settings: Any) -> None:
     async with running_app(make_settings(privacy=ASK, tracking=UNLIMITED)) as (_app, url):
-        from tests.support.live_server import visitor_cookie
-
         cookie, _ = await visitor_cookie(url)
         assert await refusal(url, {"Cookie": cookie}) == {"message": "no_consent"}
         cookie, me = await consenting_visitor(url, True, False)
@@ -235,13 +196,10 @@ async def _decline(url: str, cookie: str, me: dict[str, Any]) -> tuple[str, Any]
 async def send_scripted(url: str, cookie: str, me: dict[str, Any]) -> list[dict[str, Any]]:
     """Send the bargain hunter's scripted visit; return what the server pushed back."""
     pushes: list[dict[str, Any]] = []
-    client = socketio.AsyncClient(reconnection=False)
-    client.on(
-        "persona", lambda data: pushes.append({"event": "persona", **data}), namespace="/track"
-    )
-    client.on("adapt", lambda data: pushes.append({"event": "adapt", **data}), namespace="/track")
-    await client.connect(url, namespaces=["/track"], transports=["websocket"],
-                         headers={"Cookie": cookie})  # fmt: skip
+    client = await connect(url, cookie, on={
+        "persona": lambda data: pushes.append({"event": "persona", **data}),
+        "adapt": lambda data: pushes.append({"event": "adapt", **data}),
+    })  # fmt: skip
     fresh: dict[str, str] = {}  # new page views: the same (pvid, seq) twice is a duplicate
     for scripted in replay_as(me, "bargain_scripted.json"):
         item = {**scripted, "pvid": fresh.setdefault(scripted["pvid"], page_view_id())}

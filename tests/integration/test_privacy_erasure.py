@@ -16,13 +16,12 @@ import orjson
 from server.adapters.audit_store import AUDIT_LOG
 from server.adapters.erasure import ERASED_VALUE, VISITOR_ERASE
 from server.workers.flusher import GROUP
-from tests.integration.test_privacy import consenting_visitor, refusal
 from tests.support.batches import batch, click, moves, page_event, page_view_id
-from tests.support.live_server import running_app
+from tests.support.live_server import consenting_visitor, running_app
 from tests.support.polling import eventually
 from tests.support.probes import stored_event_count
 from tests.support.settings import UNLIMITED
-from tests.support.sockets import connect
+from tests.support.sockets import connect, refusal
 
 ADMIN = ("erase-admin", "erase-password-1")
 ANALYST = ("erase-analyst", "analyst-password-1")

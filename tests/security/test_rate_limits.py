@@ -13,7 +13,7 @@ import socketio
 
 from tests.support.batches import batch, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
-from tests.support.shopper import Shopper
+from tests.support.shopper import Shopper, new_shopper
 from tests.support.sockets import connect
 
 LIMITS = {"window_seconds": 5, "login_per_ip": 5, "apply_coupon_per_visitor": 3,
@@ -39,12 +39,6 @@ async def window_start(window: float, needed: float) -> None:
         await asyncio.sleep(left + 0.05)
 
 
-async def shopper_of(app: Any) -> Shopper:
-    visitor = Shopper(app.quart.test_client())
-    await visitor.start()
-    return visitor
-
-
 async def statuses(visitor: Shopper, path: str, body: Any, times: int) -> list[int]:
     return [(await visitor.post(path, body)).status_code for _ in range(times)]
 
@@ -52,7 +46,7 @@ async def statuses(visitor: Shopper, path: str, body: Any, times: int) -> list[i
 async def test_coupon_and_order_attempts_are_limited_per_visitor_and_per_address(
     limited_app: Any,
 ) -> None:
-    first, second = await shopper_of(limited_app), await shopper_of(limited_app)
+    first, second = await new_shopper(limited_app), await new_shopper(limited_app)
     window = LIMITS["window_seconds"]
     await window_start(window, 4.0)
     # Unknown codes (404) count like any attempt: guessing codes is what this stops.
@@ -72,7 +66,7 @@ async def test_login_attempts_are_limited_per_address(make_settings: Any) -> Non
 
     vitrine = create_app(make_settings(rate_limits={**LIMITS, "window_seconds": 60}))
     async with vitrine.quart.test_app_class(vitrine.quart, startup_timeout=120):
-        visitor = await shopper_of(vitrine)
+        visitor = await new_shopper(vitrine)
         await window_start(60, 20.0)
         assert await login_codes(visitor) == [401] * 5 + [429]
 

@@ -3,9 +3,13 @@ for tests and load generators."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
+
+SCRIPTED_VISITS = Path(__file__).parent.parent / "fixtures" / "personas"
 
 
 def page_view_id() -> str:
@@ -38,6 +42,13 @@ def moves(count: int, start_t: int = 10) -> list[dict[str, Any]]:
 
 def click(t: int, selector: str = '[data-action="add-to-cart"]') -> dict[str, Any]:
     return {"k": "click", "t": t, "x": 640, "y": 400, "a": selector, "rx": 0.5, "ry": 0.5}
+
+
+def replay_as(visitor: dict[str, Any], fixture: str) -> list[dict[str, Any]]:
+    """A scripted visit's batches (tests/fixtures/personas), re-addressed to a real visitor
+    (`/api/me`) and visit."""
+    batches = json.loads((SCRIPTED_VISITS / fixture).read_text())["batches"]
+    return [{**b, "vid": visitor["vid"], "sid": visitor["session_id"]} for b in batches]
 
 
 def rrweb_events(start: int, count: int = 3) -> list[dict[str, Any]]:

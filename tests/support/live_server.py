@@ -128,6 +128,22 @@ async def visitor_cookie(url: str) -> tuple[str, dict[str, Any]]:
     return f"vid={cookie.value}", me
 
 
+async def consenting_visitor(url: str, analytics: bool, personalization: bool) -> tuple[str, Any]:
+    """A visitor who answered the banner: (Cookie header, /api/me)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(url + "/api/me") as response:
+            me = await response.json()
+        async with http.post(
+            url + "/api/consent",
+            json={"analytics": analytics, "personalization": personalization},
+            headers={"X-CSRF-Token": me["csrf_token"]},
+        ) as response:
+            assert response.status == 200, await response.text()
+        cookie = "; ".join(f"{c.key}={c.value}" for c in jar)
+    return cookie, me
+
+
 @contextlib.contextmanager
 def mongo_wire_process(data_dir: Path) -> Iterator[str]:
     """mongoeco's wire server as a child process (a MongoDB several processes can share)."""

@@ -30,3 +30,10 @@ class Shopper:
     async def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         response = await (self.get(path) if method == "GET" else self.post(path, body))
         return response.status_code, await response.get_json()
+
+
+async def new_shopper(app: Any) -> Shopper:
+    """A new visitor of `app` (a VitrineApp) through Quart's test client, started."""
+    shopper = Shopper(app.quart.test_client())
+    await shopper.start()
+    return shopper

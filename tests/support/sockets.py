@@ -23,3 +23,16 @@ async def connect(
     await client.connect(url, namespaces=[namespace], transports=["websocket"],
                          headers={"Cookie": cookie})  # fmt: skip
     return client
+
+
+async def refusal(url: str, headers: dict[str, str]) -> Any:
+    """Connect to /track; return the server's connect_error data (None when it let us in)."""
+    errors: list[Any] = []
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("connect_error", errors.append, namespace="/track")
+    try:
+        await client.connect(url, namespaces=["/track"], transports=["websocket"], headers=headers)
+    except socketio.exceptions.ConnectionError:
+        return errors[0] if errors else "refused"
+    await client.disconnect()
+    return None
