@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,11 @@ from server.adapters.redis_buffer import RedisEventBuffer
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.flusher_process import FlusherProcess
 from tests.support.live_server import running_app, visitor_cookie
+from tests.support.node_shoppers import NODE, start_node_shopper
 from tests.support.polling import eventually
 from tests.support.settings import UNLIMITED
 
 DRIVER = Path(__file__).with_name("test_backpressure_client.mjs")
-NODE = shutil.which("node")
 MAX_BACKLOG = 30
 SHOPPERS, SHOPPER_BATCHES = 2, 45
 BEACON_BATCHES = 8
@@ -51,12 +50,7 @@ class NodeShopper:
 
     @classmethod
     async def start(cls, url: str, batches: int, interval_ms: int) -> NodeShopper:
-        cookie, me = await visitor_cookie(url)
-        process = await asyncio.create_subprocess_exec(
-            NODE or "node", str(DRIVER), url, cookie, me["vid"], me["session_id"],
-            str(batches), str(interval_ms), "120", "1000",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        process, me = await start_node_shopper(DRIVER, url, batches, interval_ms, 120, 1000)
         return cls(process, me)
 
     async def _read(self) -> None:

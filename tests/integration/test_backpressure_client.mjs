@@ -1,51 +1,23 @@
-// A shopper for the backpressure test: the real browser transport (client/src/transport.js)
-// with the real socket.io-client, run by node. It sends schema-v1 batches at a steady pace
-// and keeps every batch until it is acknowledged (a "busy" answer is retryable). While it
-// runs it prints its transport counters as one JSON line every 100 ms ({"stats": ...}), so
-// the test sees batches kept while the server pushes back; at the end one line with
-// "final": true, how many batches and events it sent, and the counters.
+// A shopper for the backpressure test: the real browser transport and socket.io-client, run
+// by node (setup shared in tests/support/node_shopper.mjs). It sends schema-v1 batches at a
+// steady pace and keeps every batch until it is acknowledged (a "busy" answer is retryable).
+// While it runs it prints its transport counters as one JSON line every 100 ms
+// ({"stats": ...}), so the test sees batches kept while the server pushes back; at the end one
+// line with "final": true, how many batches and events it sent, and the counters.
 //
 // node test_backpressure_client.mjs <base url> <cookie> <vid> <sid> <batches> <interval ms>
 //   <timeout s> <max retry delay ms>
 
-import { createRequire } from "node:module";
+import { drain, finish, nodeTransport, report, shopperArgs, sleep } from "../support/node_shopper.mjs";
 
-import { createTransport } from "../../client/src/transport.js";
-
-const require = createRequire(new URL("../../client/package.json", import.meta.url));
-const { io } = require("socket.io-client");
-
-const [base, cookie, vid, sid, batchCount, intervalMs, timeoutS, retryMaxMs] = process.argv.slice(2);
+const { base, cookie, vid, sid, rest } = shopperArgs();
+const [batchCount, intervalMs, timeoutS, retryMaxMs] = rest;
 const pvid = `bp${Math.random().toString(36).slice(2, 12)}${Date.now().toString(36)}`.slice(0, 22);
 const t0 = Date.now();
+// The browser's backoff doubles up to 30 s; capped lower here so the test ends sooner.
+const transport = nodeTransport(base, cookie, { limits: { retryMaxMs: Number(retryMaxMs) } });
 
-function memoryStorage() {
-  const items = new Map();
-  return {
-    getItem: (key) => (items.has(key) ? items.get(key) : null),
-    setItem: (key, value) => items.set(key, String(value)),
-    removeItem: (key) => items.delete(key),
-  };
-}
-
-const transport = createTransport({
-  // In node, withCredentials switches on engine.io's own (empty) cookie jar: send ours instead.
-  io: (url, options) => io(base + url, { ...options, withCredentials: false, extraHeaders: { Cookie: cookie } }),
-  url: "/track",
-  storage: memoryStorage(),
-  beacon: null,
-  document: null,
-  isOnline: () => true,
-  // The browser's backoff doubles up to 30 s; capped lower here so the test ends sooner.
-  limits: { retryMaxMs: Number(retryMaxMs) },
-});
-
-function report(extra) {
-  const { lastError, ...stats } = transport.stats;
-  console.log(JSON.stringify({ ...extra, stats, lastError }));
-}
-
-const ticker = setInterval(() => report({}), 100);
+const ticker = setInterval(() => report(transport), 100);
 
 function events(seq) {
   const list = [];
@@ -66,14 +38,9 @@ for (let seq = 0; seq < Number(batchCount); seq += 1) {
   const batch = { v: 1, vid, sid, pvid, seq, t0, path: "/catalog", events: events(seq) };
   sentEvents += batch.events.length;
   transport.send(batch);
-  await new Promise((resolve) => setTimeout(resolve, Number(intervalMs)));
+  await sleep(Number(intervalMs));
 }
 
-const deadline = Date.now() + Number(timeoutS) * 1000;
-while (transport.stats.pending > 0 && Date.now() < deadline) {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
+await drain(transport, timeoutS, 100);
 clearInterval(ticker);
-report({ final: true, pvid, batches: Number(batchCount), events: sentEvents });
-if (transport.socket) transport.socket.disconnect();
-process.exit(0);
+finish(transport, { final: true, pvid, batches: Number(batchCount), events: sentEvents });

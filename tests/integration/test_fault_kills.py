@@ -33,8 +33,8 @@ from server.adapters.embedded_valkey import free_port
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import LEASE_MS
 from server.workers.flusher import GROUP
-from tests.integration.test_faults import NODE, finished, print_counts
-from tests.support.live_server import port_open, running_app, visitor_cookie
+from tests.support.live_server import port_open, running_app
+from tests.support.node_shoppers import NODE, finished, print_counts, start_node_shopper
 from tests.support.polling import eventually
 from tests.support.recompute import expected_documents, stored_documents
 from tests.support.settings import REAL_MONGODB_URI
@@ -178,14 +178,7 @@ class WireServer:
 
 async def kill_shopper(url: str, index: int, interval_ms: int, max_batches: int = 3000) -> Any:
     """Start one node shopper that streams until told to stop; returns (process, /api/me)."""
-    cookie, me = await visitor_cookie(url)
-    process = await asyncio.create_subprocess_exec(
-        NODE or "node", str(DRIVER), url, cookie, me["vid"], me["session_id"], str(max_batches),
-        str(interval_ms), "120", str(index),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    return process, me
+    return await start_node_shopper(DRIVER, url, max_batches, interval_ms, 120, index, stdin=True)
 
 
 async def stop_shoppers(shoppers: list[Any]) -> list[dict[str, Any]]:

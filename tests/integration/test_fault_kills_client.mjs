@@ -1,5 +1,5 @@
-// A shopper for tests/integration/test_fault_kills.py: the real browser transport
-// (client/src/transport.js) and the real socket.io-client, run by node, like
+// A shopper for tests/integration/test_fault_kills.py: the real browser transport and
+// socket.io-client, run by node (setup shared in tests/support/node_shopper.mjs), like
 // test_faults_client.mjs, with a wider mix of events: page views on shared and fresh paths at
 // several viewport widths, moves, clicks (heatmap cells, anchor cells), scrolls (scroll-depth
 // buckets), visibility (active time) and cart actions. It sends a batch every <interval ms>
@@ -10,37 +10,15 @@
 // node test_fault_kills_client.mjs <base url> <cookie> <vid> <sid> <max batches> <interval ms>
 //   <timeout s> <shopper index>
 
-import { createRequire } from "node:module";
+import { drain, finish, nodeTransport, shopperArgs, sleep } from "../support/node_shopper.mjs";
 
-import { createTransport } from "../../client/src/transport.js";
-
-const require = createRequire(new URL("../../client/package.json", import.meta.url));
-const { io } = require("socket.io-client");
-
-const [base, cookie, vid, sid, maxBatches, intervalMs, timeoutS, index] = process.argv.slice(2);
+const { base, cookie, vid, sid, rest } = shopperArgs();
+const [maxBatches, intervalMs, timeoutS, index] = rest;
 const shopperIndex = Number(index);
 const BATCHES_PER_PAGE = 9;
 const SHARED_PATHS = ["/catalog", "/product/p001", "/cart", "/product/p002"];
 const WIDTHS = [1280, 390, 900, 1440]; // desktop, mobile, tablet, desktop
-
-function memoryStorage() {
-  const items = new Map();
-  return {
-    getItem: (key) => (items.has(key) ? items.get(key) : null),
-    setItem: (key, value) => items.set(key, String(value)),
-    removeItem: (key) => items.delete(key),
-  };
-}
-
-const transport = createTransport({
-  // In node, withCredentials switches on engine.io's own (empty) cookie jar: send ours instead.
-  io: (url, options) => io(base + url, { ...options, withCredentials: false, extraHeaders: { Cookie: cookie } }),
-  url: "/track",
-  storage: memoryStorage(),
-  beacon: null,
-  document: null,
-  isOnline: () => true,
-});
+const transport = nodeTransport(base, cookie);
 
 let stopped = false;
 process.stdin.on("data", () => {
@@ -106,14 +84,8 @@ while (!stopped && sentBatches < Number(maxBatches)) {
   sentEvents += batch.events.length;
   sentBatches += 1;
   transport.send(batch);
-  await new Promise((resolve) => setTimeout(resolve, Number(intervalMs)));
+  await sleep(Number(intervalMs));
 }
 
-const deadline = Date.now() + Number(timeoutS) * 1000;
-while (transport.stats.pending > 0 && Date.now() < deadline) {
-  await new Promise((resolve) => setTimeout(resolve, 200));
-}
-const { lastError, ...stats } = transport.stats;
-console.log(JSON.stringify({ batches: sentBatches, events: sentEvents, pages, stats, lastError }));
-if (transport.socket) transport.socket.disconnect();
-process.exit(0);
+await drain(transport, timeoutS);
+finish(transport, { batches: sentBatches, events: sentEvents, pages });

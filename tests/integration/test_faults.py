@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from server.adapters.embedded_valkey import EmbeddedValkey, free_port
 from server.settings import REPO_ROOT
 from tests.support.admin_client import AdminClient
-from tests.support.live_server import ServerProcess, port_open, running_app, visitor_cookie
+from tests.support.live_server import ServerProcess, port_open, running_app
+from tests.support.node_shoppers import NODE, finished, print_counts, start_node_shopper
 from tests.support.polling import eventually
 from tests.support.settings import server_env
 
 DRIVER = Path(__file__).with_name("test_faults_client.mjs")
-NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is needed for the real client")
 # Pace, not load: each shopper sends a batch every `interval` ms.
 FAST_FLUSH = {"block_ms": 200}
@@ -36,30 +34,7 @@ FAST_FLUSH = {"block_ms": 200}
 
 async def shopper(url: str, batches: int, interval_ms: int, timeout_s: int = 90) -> Any:
     """Start one node shopper; returns (process, /api/me). Read it with `finished`."""
-    cookie, me = await visitor_cookie(url)
-    process = await asyncio.create_subprocess_exec(
-        NODE or "node", str(DRIVER), url, cookie, me["vid"], me["session_id"], str(batches),
-        str(interval_ms), str(timeout_s),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    return process, me
-
-
-async def finished(process: Any) -> dict[str, Any]:
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()[-2000:]
-    report: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
-    assert report["stats"]["pending"] == 0, report  # everything acknowledged in the end
-    return report
-
-
-def print_counts(name: str, reports: list[dict[str, Any]], stored: int, **extra: Any) -> None:
-    sent = sum(r["events"] for r in reports)
-    retried = sum(r["stats"]["retried"] for r in reports)
-    print(f"\n[fault: {name}] events sent {sent}, stored {stored}; batches "
-          f"{sum(r['batches'] for r in reports)}, retried {retried}, "
-          f"reconnects {sum(r['stats']['connects'] for r in reports) - len(reports)}"
-          + "".join(f", {k} {v}" for k, v in extra.items()))  # fmt: skip
+    return await start_node_shopper(DRIVER, url, batches, interval_ms, timeout_s)
 
 
 async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
