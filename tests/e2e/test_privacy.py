@@ -13,6 +13,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess
 from tests.support.polling import eventually
+from tests.support.probes import stream_drained
 
 SERVER_ENV = {"VITRINE_PRIVACY__CONSENT_DEFAULT": "ask"}
 # What the shopper types: none of it may reach the server in events or replays.
@@ -51,8 +52,26 @@ async def stored_events(url: str, sid: str) -> list[dict[str, Any]]:
         return await admin.events(sid)
 
 
+async def after_a_later_visit(browser: Any, url: str) -> None:
+    """Another visitor accepts and browses; return once their events are stored and the stream
+    is drained. Whatever the page under test sent before is stored by then too."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        later = await context.new_page()
+        await later.goto(url + "/catalog")
+        await later.click('[data-action="consent-accept"]')
+        await eventually(lambda: _running(later))
+        await move_around(later)
+        sid = (await tracker(later))["sid"]
+        async with AdminClient(url, ADMIN_USER, ADMIN_PASSWORD) as admin:  # one login
+            await eventually(lambda: admin.events(sid), interval=ADMIN_POLL_S)
+        await eventually(lambda: stream_drained(url))
+    finally:
+        await context.close()
+
+
 async def test_nothing_runs_before_an_answer_and_a_decline_is_kept(
-    shop: ServerProcess, page: Any, artifacts: Path
+    shop: ServerProcess, browser: Any, page: Any, artifacts: Path
 ) -> None:
     await page.goto(shop.url + "/")
     banner = page.locator("[data-consent-banner]")
@@ -72,13 +91,13 @@ async def test_nothing_runs_before_an_answer_and_a_decline_is_kept(
     assert state["consent"] == "denied" and state["running"] is False
     assert await page.locator("[data-consent-banner]").count() == 0
     await move_around(page)
-    await page.wait_for_timeout(1500)
+    await after_a_later_visit(browser, shop.url)
     assert await stored_events(shop.url, state["sid"]) == []
     assert page.console_errors == []
 
 
 async def test_accepting_starts_tracking_and_the_footer_link_changes_the_choice(
-    shop: ServerProcess, page: Any, artifacts: Path
+    shop: ServerProcess, browser: Any, page: Any, artifacts: Path
 ) -> None:
     await page.goto(shop.url + "/catalog")
     await page.click('[data-action="consent-accept"]')
@@ -102,19 +121,13 @@ async def test_accepting_starts_tracking_and_the_footer_link_changes_the_choice(
     await page.screenshot(path=str(artifacts / "privacy-settings.png"), full_page=True)
     # Everything sent before the decline was acknowledged: once the stream is drained it is
     # all stored, and that is the count nothing may add to.
-    await eventually(lambda: _drained(shop.url), interval=ADMIN_POLL_S)
+    await eventually(lambda: stream_drained(shop.url))
     before = len(await stored_events(shop.url, sid))
     await page.goto(shop.url + "/catalog")
     await move_around(page)
-    await page.wait_for_timeout(1500)
+    await after_a_later_visit(browser, shop.url)
     assert len(await stored_events(shop.url, sid)) == before
     assert page.console_errors == []
-
-
-async def _drained(url: str) -> bool:
-    async with AdminClient(url, ADMIN_USER, ADMIN_PASSWORD) as admin:
-        stream = (await admin.health()).get("stream") or {}
-    return stream.get("lag") == 0 and stream.get("pending") == 0
 
 
 async def _running(page: Any) -> bool:

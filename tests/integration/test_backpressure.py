@@ -28,6 +28,7 @@ from tests.support.flusher_process import FlusherProcess
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.node_shoppers import NODE, start_node_shopper
 from tests.support.polling import eventually
+from tests.support.probes import stream_drained
 from tests.support.settings import UNLIMITED
 
 DRIVER = Path(__file__).with_name("test_backpressure_client.mjs")
@@ -168,7 +169,8 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
             return await events.count_events({}) >= sum(sent.values())
 
         await eventually(all_stored, timeout=90, interval=0.5)
-        await asyncio.sleep(1.0)  # anything extra would show now
+        # Anything extra would be written before the flusher acknowledges the last entry.
+        await eventually(lambda: stream_drained(url), timeout=60)
         stored = await events.stored_batches({})
         assert sum(chunk["n"] for chunk in stored) == sum(sent.values())
         # Every batch sent is stored, once: the stream dropped none that was not written.

@@ -24,6 +24,7 @@ from tests.support.admin_client import AdminClient
 from tests.support.live_server import ServerProcess, port_open, running_app
 from tests.support.node_shoppers import NODE, finished, print_counts, start_node_shopper
 from tests.support.polling import eventually
+from tests.support.probes import stream_drained
 from tests.support.settings import server_env
 
 DRIVER = Path(__file__).with_name("test_faults_client.mjs")
@@ -80,7 +81,8 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
 
             await eventually(all_landed, timeout=120, interval=1.0)
             landed_after = time.monotonic() - restarted_at
-            await asyncio.sleep(2)
+            # Anything extra would be written before the flusher acknowledges the last entry.
+            await eventually(lambda: stream_drained(url), timeout=60)
             stored = await events.count_events({})
             print_counts("mongodb stopped 30 s", reports, stored,
                          flush_errors=sum(flusher.stats.errors.values()),
@@ -93,8 +95,14 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
                 sum(flusher.stats.errors.values()) > 0
             )  # it failed, and retried until MongoDB was back
             for report, (_, me) in zip(reports, shoppers, strict=True):
-                session = await events.session(me["session_id"])
-                assert session["events"] == report["events"]
+
+                async def checkpointed(
+                    sid: str = me["session_id"], count: int = report["events"]
+                ) -> bool:
+                    session = await events.session(sid)
+                    return bool(session) and session["events"] == count
+
+                await eventually(checkpointed)  # the aggregates come with the next checkpoint
     finally:
         wire.terminate()
         wire.wait(10)
@@ -125,7 +133,8 @@ async def test_redis_stopped_error_acks_then_clients_resend(
                 return await events.count_events({}) >= sent
 
             await eventually(all_landed, timeout=60)
-            await asyncio.sleep(1.5)
+            # Anything extra would be written before the flusher acknowledges the last entry.
+            await eventually(lambda: stream_drained(url), timeout=60)
             stored = await events.count_events({})
             rejected = app.services.extras["ingest"].rejected
             print_counts("redis stopped 5 s", reports, stored,

@@ -11,6 +11,7 @@ from server.workers.flusher import GROUP
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.polling import eventually
+from tests.support.probes import stream_drained
 from tests.support.settings import UNLIMITED
 from tests.support.sockets import connect
 
@@ -59,7 +60,8 @@ async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
             return await stored_event_count(app) >= sent_valid_events
 
         await eventually(all_flushed, timeout=90)  # correctness, not speed: CI may be loaded
-        await asyncio.sleep(1.5)  # anything extra would show up now
+        # Anything extra would be written before the flusher acknowledges the last entry.
+        await eventually(lambda: stream_drained(url), timeout=90)
         assert await stored_event_count(app) == sent_valid_events
         events_store = app.services.extras["events"]
         assert len(await events_store.stored_batches({})) == 1000
