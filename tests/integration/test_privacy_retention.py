@@ -1,5 +1,6 @@
 """Retention: the rules the settings ask for, the embedded engine's purge, and TTL indexes on a
-MongoDB server (mongoeco's wire server here; it has no collMod, so a change rebuilds the index)."""
+MongoDB server (mongoeco's wire server here; it has no collMod, so a change rebuilds the index).
+How a real MongoDB's collMod path is driven is in tests/unit/test_retention_collmod.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo.errors import OperationFailure
 
 from server.adapters.mongo_store import MongoStore, RetentionRule
 from server.bootstrap import retention_rules, start_services, stop_services
@@ -135,46 +135,3 @@ async def test_ttl_indexes_are_created_at_start_and_follow_the_config(
         assert [doc["_id"] async for doc in chunks.find({}, {"_id": 1})] == ["new"]
     finally:
         await stop_services(services)
-
-
-class FakeCollection:
-    def __init__(self, calls: list[Any], existing: dict[str, int]) -> None:
-        self.calls, self.existing = calls, existing
-
-    async def create_index(self, keys: Any, *, name: str, expireAfterSeconds: int) -> str:
-        self.calls.append(("create_index", keys, name, expireAfterSeconds))
-        if name in self.existing and self.existing[name] != expireAfterSeconds:
-            raise OperationFailure("IndexOptionsConflict", code=85)
-        self.existing[name] = expireAfterSeconds
-        return name
-
-
-class FakeDatabase:
-    """What a real MongoDB does with these calls: conflict on create, then collMod."""
-
-    def __init__(self) -> None:
-        self.calls: list[Any] = []
-        self.existing: dict[str, int] = {"ttl_received_at": 30 * DAY}
-
-    def __getitem__(self, name: str) -> FakeCollection:
-        return FakeCollection(self.calls, self.existing)
-
-    async def command(self, spec: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("command", spec))
-        self.existing[spec["index"]["name"]] = spec["index"]["expireAfterSeconds"]
-        return {"ok": 1}
-
-
-async def test_a_changed_expiry_is_applied_with_collmod_on_mongodb() -> None:
-    database = FakeDatabase()
-    store = MongoStore({"vitrine": database}, "vitrine", embedded=False)
-    await store.apply_retention([RetentionRule("event_chunks", "received_at", 7)])
-    assert database.calls == [
-        ("create_index", [("received_at", 1)], "ttl_received_at", 7 * DAY),
-        ("command", {"collMod": "event_chunks",
-                     "index": {"name": "ttl_received_at", "expireAfterSeconds": 7 * DAY}}),
-    ]  # fmt: skip
-    assert database.existing["ttl_received_at"] == 7 * DAY
-    embedded = MongoStore({"vitrine": database}, "vitrine", embedded=True)
-    await embedded.apply_retention([RetentionRule("event_chunks", "received_at", 1)])
-    assert len(database.calls) == 2, "no TTL index on the embedded engine"
