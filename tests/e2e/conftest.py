@@ -26,12 +26,16 @@ ADMIN_USER = "e2e-admin"
 ADMIN_PASSWORD = "e2e-password-123"
 
 
+def refuse_to_skip_under_ci() -> None:
+    """Under CI the browser tests are never skipped: no Chromium fails the run."""
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        raise pytest.UsageError(f"CI: no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if Path(CHROMIUM).exists():
         return
-    if os.environ.get("CI", "").lower() in ("1", "true"):
-        # Under CI the browser tests are never skipped: no Chromium fails the run.
-        raise pytest.UsageError(f"CI: no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    refuse_to_skip_under_ci()
     skip = pytest.mark.skip(reason=f"CHROMIUM NOT FOUND at {CHROMIUM}: browser test skipped")
     for item in items:
         if "e2e" in str(item.fspath):

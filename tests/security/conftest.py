@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from server.settings import REPO_ROOT
+from tests.e2e import conftest as e2e
 from tests.e2e.conftest import CHROMIUM, artifacts, browser, page, shop  # noqa: F401 (fixtures)
 from tests.security.hostile import CASES
 
@@ -18,6 +19,8 @@ REPORT = REPO_ROOT / "var" / "artifacts" / "hostile_cases.json"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if Path(CHROMIUM).exists():
         return
+    if any("security" in str(item.fspath) and "browser" in item.name for item in items):
+        e2e.refuse_to_skip_under_ci()
     skip = pytest.mark.skip(reason=f"CHROMIUM NOT FOUND at {CHROMIUM}: browser test skipped")
     for item in items:
         if "security" in str(item.fspath) and "browser" in item.name:
