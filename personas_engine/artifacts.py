@@ -65,17 +65,6 @@ def load_model(models_dir: Path = DEFAULT_MODELS_DIR, version: str = LATEST) -> 
     return model
 
 
-def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
-    """Load the latest model, training and saving the default one first if there is none."""
-    if resolve_version(models_dir) is not None:
-        return load_model(models_dir)
-    from personas_engine.train import train_on_simulation  # only needed on a first run
-
-    model = train_on_simulation()
-    save_model(model, models_dir)
-    return model
-
-
 def _write_json(path: Path, data: Any) -> None:
     _write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from personas_engine.artifacts import DEFAULT_MODELS_DIR, ensure_model, load_model
+from personas_engine.artifacts import DEFAULT_MODELS_DIR, load_model
 from personas_engine.catalog import REPO_ROOT
 from personas_engine.dataset import trajectory
 from personas_engine.features import features_of
 from personas_engine.model import PersonaModel
 from personas_engine.policy import DisplayState, PolicyConfig, update_display
 from personas_engine.simulate import EVAL_MIXTURE, Mixture, SimulatedVisit, simulate_visits
+from personas_engine.train import ensure_model
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
 
 DEFAULT_SEED = 20_251

@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any
 
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
-
-ADAPTATIONS: Final[dict[str, tuple[str, ...]]] = {
-    "explorer": ("tutorial", "discover-more"),
-    "hurried": ("express-checkout", "sticky-cart"),
-    "bargain_hunter": ("coupon", "deal-highlight", "sort-discount"),
-}
 
 
 @dataclass(frozen=True)
@@ -91,11 +85,6 @@ def update_display(
     if streak >= config.confirmations:
         return DisplayState(predicted, p_new)
     return DisplayState(state.persona, p_shown, predicted, streak)
-
-
-def adaptations_for(persona: str) -> list[str]:
-    """Return the adaptation names the storefront applies for a persona (none for unknown)."""
-    return list(ADAPTATIONS.get(persona, ()))
 
 
 class PersonaTracker:

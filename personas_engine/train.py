@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from personas_engine.artifacts import DEFAULT_MODELS_DIR, save_model
+from personas_engine.artifacts import DEFAULT_MODELS_DIR, load_model, resolve_version, save_model
 from personas_engine.catalog import load_catalog
 from personas_engine.model import PersonaModel, TrainParams, train
 from personas_engine.simulate import SIMULATOR_VERSION, TRAIN_MIXTURE, Mixture, simulate_visits
@@ -38,6 +38,15 @@ def train_on_simulation(
     }
     model = train(visits, TrainParams(seed=seed, data=data))
     model.metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+    return model
+
+
+def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
+    """Load the latest model, training and saving the default one first if there is none."""
+    if resolve_version(models_dir) is not None:
+        return load_model(models_dir)
+    model = train_on_simulation()
+    save_model(model, models_dir)
     return model
 
 

@@ -21,8 +21,3 @@ def label(persona: str, lang: str = "en") -> str:
     if labels is None:
         raise ValueError(f"unknown persona id {persona!r}")
     return labels.get(lang, labels["en"])
-
-
-def is_persona(value: str) -> bool:
-    """Tell whether a string is a persona id (not counting unknown)."""
-    return value in PERSONAS

@@ -26,7 +26,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from hypercorn.config import Config
 
     from server.app import create_app
-    from server.bootstrap import Services
+    from server.container import Services
 
     settings = load_settings()
     host = args.host or settings.server.host
@@ -92,7 +92,6 @@ async def _create_admin(args: argparse.Namespace) -> None:
 async def _worker(args: argparse.Namespace) -> None:
     """Run the flusher or the persona worker as its own process (no web server)."""
     from server.bootstrap import start_services, stop_services
-    from server.sockets.admin import AdminPublisher
 
     roles = {"flusher": {"flusher"}, "personas": {"personas"}, "all": {"flusher", "personas"}}
     # The settings stay the deployment's own (a flusher still keeps the personas group's
@@ -108,13 +107,6 @@ async def _worker(args: argparse.Namespace) -> None:
     services = await start_services(
         settings, seed=False, worker_process=True, roles=frozenset(roles[args.role])
     )
-    # Live admin views from this process: heatmap deltas and persona markers go to the
-    # /admin rooms through Redis (a write-only Socket.IO manager).
-    publisher = AdminPublisher(services.extras["notifier"], services, coalesce_s=1.0)
-    if "flusher" in services.extras:
-        services.extras["flusher"].on_flushed = publisher.on_flushed
-    if "persona_worker" in services.extras:
-        services.extras["persona_worker"].on_change = publisher.on_persona_change
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

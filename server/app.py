@@ -12,9 +12,12 @@ import socketio
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from server.bootstrap import Services, plan_redis, secret_key_for, start_services, stop_services
+from server.adapters.redis_keys import RedisKeys
+from server.bootstrap import plan_redis, secret_key_for, start_services, stop_services
+from server.container import Services
 from server.domain.catalog import format_money
 from server.domain.errors import VitrineError
+from server.services.personas import UNKNOWN_PERSONA, current_persona
 from server.settings import REPO_ROOT, Settings
 from server.sockets.admin import AdminNamespace, start_admin_side
 from server.sockets.server import create_socket_server
@@ -34,10 +37,8 @@ from server.web import (
     tracking,
 )
 from server.web.admin_auth import current_admin
-from server.web.common import json_response
+from server.web.common import http_status, json_response
 from server.web.identity import VisitorIdentity
-from server.web.personalization_api import page_state
-from server.web.personas_view import UNKNOWN_PERSONA, current_persona
 from server.web.visitors import issue_cookie, resolve_visitor
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def create_app(
     redis_url, valkey = plan_redis(settings)
     secret_key = secret_key_for(settings)
     identity = VisitorIdentity(secret_key)
-    sio = create_socket_server(redis_url, channel=settings.redis.key_prefix + "socketio")
+    sio = create_socket_server(redis_url, channel=RedisKeys.of(settings).socketio_channel())
     app = Quart(
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
@@ -110,8 +111,6 @@ def create_app(
     app.extensions["vitrine_identity"] = identity
     app.extensions["vitrine_sio"] = sio
 
-    track = TrackNamespace(identity, settings.tracking)
-    sio.register_namespace(track)
     sio.register_namespace(AdminNamespace(app))
 
     for module in (
@@ -124,10 +123,15 @@ def create_app(
     async def start() -> None:
         services = await start_services(settings, valkey, notifier=sio)
         app.extensions["vitrine"] = services
-        track.ingest = services.extras["ingest"]
-        track.consent = privacy_api.ConsentGate(services)
-        services.extras["track"] = track
-        start_admin_side(services, sio, track)
+        replay = start_admin_side(services, sio)
+        # Registered once its collaborators exist; no socket connects before serving starts.
+        sio.register_namespace(
+            TrackNamespace(
+                identity, settings.tracking, ingest=services.pipeline.ingest,
+                consent=privacy_api.ConsentGate(services), replay=replay,
+                connections=services.connections,
+            )
+        )  # fmt: skip
         for message in services.startup_messages:
             log.warning("%s", message)
         if on_ready is not None:
@@ -167,13 +171,7 @@ def create_app(
             if services is not None and current is not None and consent and consent.personalization
             else UNKNOWN_PERSONA
         )
-        shop_page = (
-            services is not None and current is not None and not request.path.startswith("/admin")
-        )
         return {
-            "page_state": (
-                await page_state(services, current, request.path) if shop_page else None
-            ),
             "persona": persona["persona"],
             "persona_state": persona,
             "categories": await services.catalog.categories() if services else [],
@@ -187,7 +185,7 @@ def create_app(
 
     @app.errorhandler(VitrineError)
     async def vitrine_error(error: VitrineError) -> Response:
-        return json_response(error.to_dict(), error.status)
+        return json_response(error.to_dict(), http_status(error))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:

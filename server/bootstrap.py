@@ -1,4 +1,9 @@
-"""The composition root: the one place that names concrete adapters and starts them."""
+"""The composition root: the one place that names concrete adapters, builds and starts them.
+
+Every object is built once, here, and handed its collaborators through its constructor;
+the typed result is `server.container.Services`. Nothing imports this module but the
+entry points (server/app.py, server/__main__.py) and tests.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,19 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from personas_engine.artifacts import ensure_model
 from personas_engine.model import PersonaModel
 from personas_engine.policy import PolicyConfig
+from personas_engine.train import ensure_model
 from server.adapters.admin_store import AdminStore
 from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.audit_store import AUDIT_INDEXES, AuditStore
+from server.adapters.dashboard_store import DashboardReads
 from server.adapters.embedded_valkey import EmbeddedValkey
-from server.adapters.erasure import ERASURE_INDEXES, Eraser, erased_at
+from server.adapters.erasure import ERASURE_INDEXES, Eraser
 from server.adapters.event_store import EVENT_INDEXES, MongoEventStore, event_retention
 from server.adapters.experiment_store import ExperimentSummaries
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
@@ -31,7 +36,14 @@ from server.adapters.persona_store import (
 )
 from server.adapters.privacy_store import ConsentStore, privacy_retention
 from server.adapters.redis_buffer import RedisEventBuffer
-from server.adapters.replay_store import REPLAY_CHUNKS, REPLAY_INDEXES, replay_retention
+from server.adapters.redis_keys import WRITES, RedisKeys
+from server.adapters.replay_store import (
+    REPLAY_CHUNKS,
+    REPLAY_INDEXES,
+    ReplayStore,
+    replay_retention,
+)
+from server.adapters.request_counters import RequestCounters
 from server.adapters.secrets_file import read_or_create_secret
 from server.adapters.shop_store import (
     EXPERIMENT_TRIGGERS,
@@ -44,9 +56,14 @@ from server.adapters.shop_store import (
     CouponStore,
     OrderStore,
 )
+from server.adapters.visitor_state import VisitorState
 from server.adapters.write_queue import RedisWriteQueue
+from server.container import AdminReads, Personas, Pipeline, Privacy, Services
 from server.pipeline.batch_schema import Limits
 from server.pipeline.ingest import Ingest
+from server.services.adaptation import AdaptationPusher
+from server.services.live import AdminLiveViews, ShopperPersonaPush
+from server.services.privacy import ConsentResolver
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import Checkpointer
 from server.workers.child import WorkerProcess
@@ -54,6 +71,7 @@ from server.workers.consumer import Heartbeat, Worker, supervise
 from server.workers.document_writer import DocumentWriter
 from server.workers.flusher import GROUP as FLUSH_GROUP
 from server.workers.flusher import Flusher
+from server.workers.health import expected_workers
 from server.workers.personas import GROUP as PERSONA_GROUP
 from server.workers.personas import PersonaWorker
 
@@ -64,35 +82,7 @@ REDIS_POOL_SIZE = 256
 # `python -m server worker flusher|personas|all`: which workers a process runs. "flusher"
 # also runs the checkpointer, the document writer, experiment summaries and retention.
 WORKER_ROLES = frozenset({"flusher", "personas"})
-WRITE_STREAM = "writes"  # replay chunks and exposures on their way to MongoDB
-
-
-@dataclass
-class Services:
-    """Everything the web handlers, sockets and workers share, built once at start."""
-
-    settings: Settings
-    secret_key: str
-    store: MongoStore
-    redis: aioredis.Redis
-    catalog: CatalogStore
-    carts: CartStore
-    coupons: CouponStore
-    orders: OrderStore
-    admins: AdminStore
-    valkey: EmbeddedValkey | None = None
-    worker_process: WorkerProcess | None = None
-    startup_messages: list[str] = field(default_factory=list)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def key(self, *parts: str) -> str:
-        """Return a Redis key under the configured prefix."""
-        return self.settings.redis.key_prefix + ":".join(parts)
-
-    @property
-    def redis_url(self) -> str:
-        return self.valkey.url if self.valkey else self.settings.redis.url
+WRITE_STREAM = WRITES.pattern  # replay chunks and exposures on their way to MongoDB
 
 
 def index_specs() -> list[IndexSpec]:
@@ -132,8 +122,10 @@ async def start_services(
 ) -> Services:
     """Open stores and queues, create indexes, seed the catalog and the first admin.
 
-    The background workers start here when `[workers] mode` is "inline", or when this is
-    the worker process; in "process" mode the web process starts that process last.
+    `notifier` is the Socket.IO server of a web process; a process without one (a worker)
+    emits through a write-only Redis manager. The background workers start here when
+    `[workers] mode` is "inline", or when this is the worker process; in "process" mode the
+    web process starts that process last.
     """
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if valkey is None and settings.redis.url == "embedded":
@@ -157,16 +149,28 @@ async def start_services(
             await valkey.stop()
         raise
     store = await MongoStore.open(settings.mongodb.uri, settings.mongodb.database, settings.var_dir)
+    redis_url = valkey.url if valkey else settings.redis.url
+    secret_key = secret_key_for(settings)
+    keys = RedisKeys.of(settings)
+    pipeline = build_pipeline(settings, redis_client, store, keys)
     services = Services(
         settings=settings,
-        secret_key=secret_key_for(settings),
+        secret_key=secret_key,
         store=store,
         redis=redis_client,
+        keys=keys,
+        visitor_state=VisitorState(redis_client, keys),
+        counters=RequestCounters(redis_client, keys),
         catalog=CatalogStore(store),
         carts=CartStore(store),
         coupons=CouponStore(store),
         orders=OrderStore(store),
         admins=AdminStore(store),
+        pipeline=pipeline,
+        personas=build_personas(settings, redis_client, store, keys),
+        privacy=build_privacy(settings, redis_client, store, keys, pipeline.ledger, secret_key),
+        admin=AdminReads(DashboardReads(store), ReplayStore(store), ExperimentSummaries(store)),
+        notifier=notifier or write_only_notifier(settings, redis_url),
         valkey=valkey,
     )
     try:
@@ -185,12 +189,10 @@ async def start_services(
             )
             if message:
                 services.startup_messages.append(message)
-        workers = runs_workers(settings, worker_process)
-        wire_privacy(services)
-        wire_pipeline(services, workers=workers and "flusher" in roles)
-        notifier = services.extras["notifier"] = notifier or write_only_notifier(services)
-        wire_personas(services, notifier, workers=workers and "personas" in roles)
-        wire_experiments(services, workers=workers and "flusher" in roles)
+        if runs_workers(settings, worker_process):
+            # From the workers' process, live deltas cross Redis: sum them once a second.
+            live = AdminLiveViews(services.notifier, coalesce_s=1.0 if worker_process else 0.0)
+            start_workers(services, live, roles)
         if settings.workers.mode == "process" and not worker_process:
             await start_worker_process(services)
     except BaseException:
@@ -199,47 +201,12 @@ async def start_services(
     return services
 
 
-async def start_worker_process(services: Services) -> None:
-    """Start the workers' child process once the model exists; serve once they run."""
-    await asyncio.shield(services.extras["model"])  # trained once, not by both processes
-    child = WorkerProcess(services.settings, services.redis_url)
-    services.worker_process = child
-    since = time.time()
-    await child.start()
-    expected = expected_workers(services.settings)
-    heartbeat: Heartbeat = services.extras["heartbeat"]
-
-    async def started(since: float) -> bool:
-        beats = await heartbeat.read()
-        return all(float(beats.get(name, {}).get("started_at", 0)) >= since for name in expected)
-
-    if not await child.wait_ready(started, since):
-        services.startup_messages.append("the worker process is not ready yet (see its log)")
-    services.tasks.append(asyncio.create_task(child.supervise(), name="worker-process"))
-
-
-def expected_workers(settings: Settings) -> tuple[str, ...]:
-    """The workers a deployment with these settings runs somewhere (what /healthz expects)."""
-    flusher = ("flusher", "checkpointer") if settings.flusher.enabled else ()
-    return ("writer", *flusher) + (("personas",) if settings.personas.enabled else ())
-
-
-def runs_workers(settings: Settings, worker_process: bool) -> bool:
-    """Whether this process runs the background workers (see [workers] mode)."""
-    return worker_process or settings.workers.mode == "inline"
-
-
-def wire_pipeline(services: Services, *, workers: bool) -> None:
-    """Build ingest, the event store and the ledger; with `workers`, start the flusher,
-    the checkpointer and the purge task."""
-    settings = services.settings
-    prefix = settings.redis.key_prefix
-    buffer = RedisEventBuffer(
-        services.redis, prefix, settings.redis.stream, settings.redis.max_backlog
-    )
-    events = MongoEventStore(services.store)
-    ledger = RedisAggregateLedger(services.redis, prefix)
-    heartbeat = Heartbeat(services.redis, prefix)
+def build_pipeline(
+    settings: Settings, redis_client: aioredis.Redis, store: MongoStore, keys: RedisKeys
+) -> Pipeline:
+    """Ingest, the events stream, the event store, the ledger and the write queue."""
+    max_backlog = settings.redis.max_backlog
+    buffer = RedisEventBuffer(redis_client, keys, settings.redis.stream, max_backlog)
     ingest = Ingest(
         buffer,
         Limits(settings.tracking.max_events_per_batch, settings.tracking.max_batch_bytes),
@@ -247,41 +214,79 @@ def wire_pipeline(services: Services, *, workers: bool) -> None:
         settings.experiments.force_arm,
         unavailable_errors=(aioredis.RedisError, OSError),
     )
-    write_queue = RedisWriteQueue(services.redis, prefix, WRITE_STREAM, settings.redis.max_backlog)
-    write_buffer = RedisEventBuffer(
-        services.redis, prefix, WRITE_STREAM, settings.redis.max_backlog
+    return Pipeline(
+        buffer=buffer,
+        events=MongoEventStore(store),
+        ingest=ingest,
+        ledger=RedisAggregateLedger(redis_client, keys, stream=buffer.stream),
+        heartbeat=Heartbeat(redis_client, keys),
+        write_queue=RedisWriteQueue(redis_client, keys, WRITE_STREAM, max_backlog),
+        write_buffer=RedisEventBuffer(redis_client, keys, WRITE_STREAM, max_backlog),
     )
-    services.extras.update(
-        buffer=buffer, events=events, ingest=ingest, ledger=ledger, heartbeat=heartbeat,
-        write_queue=write_queue, write_buffer=write_buffer,
-    )  # fmt: skip
-    if not workers:
-        return
-    writer = DocumentWriter(
-        write_queue,
-        write_buffer,
-        services.store,
-        collections=frozenset({REPLAY_CHUNKS, EXPOSURES, EXPERIMENT_TRIGGERS}),
-        erased=erased_since(services),
-        claim_idle_ms=settings.flusher.claim_idle_ms,
-        heartbeat=heartbeat,
+
+
+def build_personas(
+    settings: Settings, redis_client: aioredis.Redis, store: MongoStore, keys: RedisKeys
+) -> Personas:
+    """Persona state and history; the model loads (or trains) off the event loop."""
+    model_task = asyncio.create_task(
+        asyncio.to_thread(ensure_model, settings.models_dir), name="persona-model"
     )
-    services.extras["document_writer"] = writer
-    start_worker(services, writer)
-    if settings.flusher.enabled:
-        flusher = make_flusher(services)
-        checkpointer = Checkpointer(
-            ledger, events, every_s=settings.flusher.checkpoint_every_s,
-            max_share=settings.flusher.checkpoint_max_share,
-            # A restarted process under the same stable name takes over its own lease.
-            owner=os.environ.get("VITRINE_FLUSHER_CONSUMER", ""),
-            max_documents=settings.flusher.checkpoint_max_documents, heartbeat=heartbeat,
-        )  # fmt: skip
-        services.extras.update(flusher=flusher, checkpointer=checkpointer)
-        start_worker(services, flusher)
-        start_worker(services, checkpointer)
-    if services.store.embedded:
-        services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
+    return Personas(
+        states=PersonaStateStore(redis_client, keys),
+        history=PersonaHistory(store),
+        model=model_task,
+    )
+
+
+def build_privacy(
+    settings: Settings, redis_client: aioredis.Redis, store: MongoStore, keys: RedisKeys,
+    ledger: RedisAggregateLedger, secret_key: str,
+) -> Privacy:  # fmt: skip
+    """Consent records, flags and their one resolver; the eraser and the audit log."""
+    default = settings.privacy.consent_default
+    consent = ConsentStore(store, redis_client, keys, default)
+    audit = AuditStore(store)
+    eraser = Eraser(store, redis_client, keys, consent, audit, ledger)
+    resolver = ConsentResolver(consent, secret_key, default)
+    return Privacy(consent=consent, resolver=resolver, eraser=eraser, audit=audit)
+
+
+def start_workers(services: Services, live: AdminLiveViews, roles: frozenset[str]) -> None:
+    """Build and start the workers of `roles` ("flusher" brings the store-side ones)."""
+    settings = services.settings
+    pipeline = services.pipeline
+    if "flusher" in roles:
+        pipeline.document_writer = DocumentWriter(
+            pipeline.write_queue,
+            pipeline.write_buffer,
+            services.store,
+            collections=frozenset({REPLAY_CHUNKS, EXPOSURES, EXPERIMENT_TRIGGERS}),
+            erased=erased_since(services),
+            claim_idle_ms=settings.flusher.claim_idle_ms,
+            heartbeat=pipeline.heartbeat,
+        )
+        start_worker(services, pipeline.document_writer)
+        if settings.flusher.enabled:
+            pipeline.flusher = make_flusher(services, on_flushed=live.on_flushed)
+            pipeline.checkpointer = Checkpointer(
+                pipeline.ledger, pipeline.events, every_s=settings.flusher.checkpoint_every_s,
+                max_share=settings.flusher.checkpoint_max_share,
+                # A restarted process under the same stable name takes over its own lease.
+                owner=os.environ.get("VITRINE_FLUSHER_CONSUMER", ""),
+                max_documents=settings.flusher.checkpoint_max_documents,
+                heartbeat=pipeline.heartbeat,
+            )  # fmt: skip
+            start_worker(services, pipeline.flusher)
+            start_worker(services, pipeline.checkpointer)
+        if services.store.embedded:
+            services.tasks.append(asyncio.create_task(purge_loop(services), name="retention"))
+        services.tasks.append(
+            asyncio.create_task(services.admin.experiments.run(), name="experiments")
+        )
+    if "personas" in roles and settings.personas.enabled:
+        services.personas.worker = make_persona_worker(services, live)
+        start_worker(services, services.personas.worker)
 
 
 def start_worker(services: Services, worker: Worker) -> None:
@@ -300,76 +305,61 @@ def policy_config(settings: Settings) -> PolicyConfig:
     )
 
 
-def wire_personas(services: Services, notifier: Any, *, workers: bool) -> None:
-    """Load (or train, off the event loop) the model and start the persona worker."""
+def make_persona_worker(services: Services, live: AdminLiveViews) -> PersonaWorker:
+    """The persona worker and its listeners: the shopper's pages, the console, adaptations."""
     settings = services.settings
-    states = PersonaStateStore(services.redis, settings.redis.key_prefix)
-    history = PersonaHistory(services.store)
-    model_task = asyncio.create_task(
-        asyncio.to_thread(ensure_model, settings.models_dir), name="persona-model"
-    )
-    services.extras.update(persona_states=states, persona_history=history, model=model_task)
+    personas = services.personas
 
     async def model_ready() -> PersonaModel:
-        return await asyncio.shield(model_task)
+        return await asyncio.shield(personas.model)
 
-    if settings.personas.enabled and workers:
-        worker = PersonaWorker(
-            services.extras["buffer"], states, history, model_ready, notifier,
-            policy_config(settings), read_count=settings.flusher.read_count,
-            consumer=os.environ.get("VITRINE_PERSONAS_CONSUMER") or None,
-            heartbeat=services.extras["heartbeat"],
-        )  # fmt: skip
-        services.extras["persona_worker"] = worker
-        worker.consent = services.extras["consent"]
-        worker.erased = erased_since(services)
-        from server.workers.adapt_push import AdaptationPusher  # imports the web layer
+    if settings.mistral.mode != "off" and os.environ.get("MISTRAL_API_KEY"):
+        personas.advisor = start_advisor(services)
+    return PersonaWorker(
+        services.pipeline.buffer, personas.states, personas.history, model_ready,
+        policy_config(settings), erased=erased_since(services),
+        listeners=(
+            ShopperPersonaPush(services.notifier, services.privacy.consent),
+            live.on_persona_change,
+            AdaptationPusher(services, services.notifier),
+        ),
+        advisor=personas.advisor, read_count=settings.flusher.read_count,
+        claim_idle_ms=settings.flusher.claim_idle_ms,
+        consumer=os.environ.get("VITRINE_PERSONAS_CONSUMER") or None,
+        heartbeat=services.pipeline.heartbeat,
+    )  # fmt: skip
 
-        worker.listeners.append(AdaptationPusher(services, notifier))
-        if settings.mistral.mode != "off" and os.environ.get("MISTRAL_API_KEY"):
-            attach_advisor(services, worker)
-        start_worker(services, worker)
 
-
-def attach_advisor(services: Services, worker: PersonaWorker) -> None:
-    """Give the worker Mistral's second opinion (llama-index loads only when it is on)."""
+def start_advisor(services: Services) -> Any:
+    """Mistral's second opinion (llama-index loads only when it is on); None if disabled."""
     from personas_engine.llm import advisor_from_settings
 
     advisor = advisor_from_settings(services.settings)
     if not advisor.enabled:
-        return
-    worker.advisor = advisor
-    services.extras["advisor"] = advisor
+        return None
     services.tasks.append(asyncio.create_task(advisor.ensure_index(), name="mistral-index"))
+    return advisor
 
 
-def wire_experiments(services: Services, *, workers: bool) -> None:
-    """Start the job that folds visitors and orders into the experiment summary, off requests."""
-    experiments = services.extras["experiments"] = ExperimentSummaries(services.store)
-    if workers:
-        services.tasks.append(asyncio.create_task(experiments.run(), name="experiments"))
-
-
-def write_only_notifier(services: Services) -> Any:
+def write_only_notifier(settings: Settings, redis_url: str) -> Any:
     """Emit to Socket.IO rooms from a process that serves no sockets (a standalone worker)."""
     import socketio
 
     return socketio.AsyncRedisManager(
-        services.redis_url, channel=services.settings.redis.key_prefix + "socketio",
-        write_only=True,
-    )  # fmt: skip
+        redis_url, channel=RedisKeys.of(settings).socketio_channel(), write_only=True
+    )
 
 
-def make_flusher(services: Services) -> Flusher:
+def make_flusher(services: Services, *, on_flushed: Any = None) -> Flusher:
     settings = services.settings
-    states = PersonaStateStore(services.redis, settings.redis.key_prefix)
     groups = (FLUSH_GROUP, PERSONA_GROUP) if settings.personas.enabled else (FLUSH_GROUP,)
     return Flusher(
-        services.extras["buffer"],
-        services.extras["events"],
-        services.extras["ledger"],
-        personas_of=states.personas_of,
+        services.pipeline.buffer,
+        services.pipeline.events,
+        services.pipeline.ledger,
+        personas_of=services.personas.states.personas_of,
         erased=erased_since(services),
+        on_flushed=on_flushed,
         read_count=settings.flusher.read_count,
         max_round=settings.flusher.max_round,
         commit_size=settings.flusher.commit_size,
@@ -378,26 +368,37 @@ def make_flusher(services: Services) -> Flusher:
         claim_idle_ms=settings.flusher.claim_idle_ms,
         consumer=os.environ.get("VITRINE_FLUSHER_CONSUMER") or None,
         groups=groups,
-        heartbeat=services.extras["heartbeat"],
+        heartbeat=services.pipeline.heartbeat,
     )
-
-
-def wire_privacy(services: Services) -> None:
-    """Consent records and flags, and the eraser (docs/privacy.md)."""
-    consent = ConsentStore(
-        services.store, services.redis, services.settings.redis.key_prefix,
-        services.settings.privacy.consent_default,
-    )  # fmt: skip
-    prefix = services.settings.redis.key_prefix
-    eraser = Eraser(services.store, services.redis, prefix, consent, AuditStore(services.store),
-                    RedisAggregateLedger(services.redis, prefix))  # fmt: skip
-    services.extras.update(consent=consent, eraser=eraser)
 
 
 def erased_since(services: Services) -> Any:
     """For the workers: which of these visitors were erased, and when (epoch ms)."""
-    prefix = services.settings.redis.key_prefix
-    return lambda vids: erased_at(services.redis, prefix, vids)
+    return services.privacy.eraser.erased_at
+
+
+async def start_worker_process(services: Services) -> None:
+    """Start the workers' child process once the model exists; serve once they run."""
+    await asyncio.shield(services.personas.model)  # trained once, not by both processes
+    child = WorkerProcess(services.settings, services.redis_url)
+    services.worker_process = child
+    since = time.time()
+    await child.start()
+    expected = expected_workers(services.settings)
+    heartbeat = services.pipeline.heartbeat
+
+    async def started(since: float) -> bool:
+        beats = await heartbeat.read()
+        return all(float(beats.get(name, {}).get("started_at", 0)) >= since for name in expected)
+
+    if not await child.wait_ready(started, since):
+        services.startup_messages.append("the worker process is not ready yet (see its log)")
+    services.tasks.append(asyncio.create_task(child.supervise(), name="worker-process"))
+
+
+def runs_workers(settings: Settings, worker_process: bool) -> bool:
+    """Whether this process runs the background workers (see [workers] mode)."""
+    return worker_process or settings.workers.mode == "inline"
 
 
 async def purge_loop(services: Services, every_s: float | None = None) -> None:
@@ -426,9 +427,9 @@ async def stop_services(services: Services) -> None:
     services.tasks.clear()
     if services.worker_process is not None:
         await services.worker_process.stop()
-    if "advisor" in services.extras:
+    if services.personas.advisor is not None:
         with contextlib.suppress(Exception):
-            await services.extras["advisor"].aclose()
+            await services.personas.advisor.aclose()
     with contextlib.suppress(Exception):
         await services.redis.aclose()
     with contextlib.suppress(Exception):

@@ -42,7 +42,7 @@ async def valkey(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One trained persona model for the whole run (training takes ~20 s here)."""
-    from personas_engine.artifacts import ensure_model
+    from personas_engine.train import ensure_model
 
     shared = Path(os.environ.get("VITRINE_TEST_MODELS_DIR") or tmp_path_factory.mktemp("models"))
     ensure_model(shared)

@@ -6,7 +6,8 @@ A flusher killed anywhere, a MongoDB error, or a retry after a claim can then ne
 nor double a count. MongoDB receives whole documents from the checkpoint
 (server/workers/checkpointer.py); writing one twice gives the same document.
 
-Keys (under the configured prefix; all listed in server/adapters/redis_keys.py):
+Keys (built by server/adapters/redis_keys.py, where their scope and erasure are listed; the
+Lua scripts get them, or the stems they append an id to, in their header):
   agg:<kind>:<doc id>   one hash per session (s), visitor (v), heatmap bin (h), scroll doc (d)
   agg:dirty             hashes changed since their last checkpoint
   agg:framed            stream entries whose frames are stored and not yet committed, with
@@ -25,20 +26,23 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from server.pipeline.ledger import FIRST_WRITE_FIELD, GEN_FIELD, STORED_FIELD, Op, RoundOps
+from server.adapters.redis_keys import ERASED, REACH, VIEWPORT, RedisKeys, ttl_of
+from server.pipeline.ledger import FIRST_WRITE_FIELD, GEN_FIELD, SCROLL, STORED_FIELD, Op, RoundOps
 
 # One flush round, applied atomically with the XACK of its entries. ARGV[1] is a small JSON
 # header; ARGV[2] one flat JSON array of strings (one C decode, no table per op; far cheaper
 # to send than as separate arguments): the entry ids, then per document: key, vid, received
 # ms, op count and (op, field, value) triples; then scroll marks (pvid, key, bucket), scroll
-# metadata (key, count, field/value pairs) and viewports (pvid, width). Returns JSON:
+# metadata (key, count, field/value pairs) and viewports (pvid, width). The header names the
+# dirty set and framed hash, and the key stems of tombstones, reach and viewport marks (the
+# script appends the vid or pvid). Returns JSON:
 # {"ok": false} when an entry is no longer pending for this consumer (claimed by another,
 # or acknowledged), in which case nothing was applied; else {"ok": true, "scroll":
 # [[doc key, lowest new bucket, highest], ...]}.
 _COMMIT = """
 local h = cjson.decode(ARGV[1])
 local A = cjson.decode(ARGV[2])
-local p, stream = h.p, KEYS[1]
+local stream = KEYS[1]
 local at = 1
 local ids = {}
 for i = 1, h.n_ids do ids[i] = A[at]; at = at + 1 end
@@ -61,7 +65,7 @@ if #ids > 0 then
     end
   end
 end
-local dirty_key = p .. 'agg:dirty'
+local dirty_key = h.dirty
 local function touch(key)
   redis.call('HINCRBY', key, '_gen', 1)
   redis.call('SADD', dirty_key, key)
@@ -72,7 +76,7 @@ for _ = 1, h.n_keys do
   at = at + 4
   local skip = false
   if vid ~= '' then
-    local erased = redis.call('GET', p .. 'erased:' .. vid)
+    local erased = redis.call('GET', h.erased .. vid)
     if erased and tonumber(erased) >= rt then skip = true end
   end
   if skip then
@@ -135,7 +139,7 @@ for _ = 1, h.n_meta do
 end
 local scroll = {}
 for _, m in ipairs(reach) do
-  local rk = p .. 'reach:' .. m[1]
+  local rk = h.reach .. m[1]
   local old = tonumber(redis.call('GET', rk) or '-1')
   if m[3] > old then
     redis.call('SET', rk, m[3], 'EX', h.view_ttl)
@@ -152,12 +156,12 @@ for _, m in ipairs(reach) do
   end
 end
 for _ = 1, h.n_vw do
-  redis.call('SET', p .. 'vw:' .. A[at], A[at + 1], 'EX', h.view_ttl)
+  redis.call('SET', h.vw .. A[at], A[at + 1], 'EX', h.view_ttl)
   at = at + 2
 end
 for i = 1, #ids, 500 do
   redis.call('XACK', stream, h.g, unpack(ids, i, math.min(i + 499, #ids)))
-  redis.call('HDEL', p .. 'agg:framed', unpack(ids, i, math.min(i + 499, #ids)))
+  redis.call('HDEL', h.framed, unpack(ids, i, math.min(i + 499, #ids)))
 end
 return cjson.encode({ok = true, scroll = scroll})
 """
@@ -257,17 +261,20 @@ class LedgerHash:
 
 
 class RedisAggregateLedger:
+    """The aggregates of the events stream `stream` (its entries are acknowledged here)."""
+
     def __init__(
-        self, client: aioredis.Redis, prefix: str, *, hash_ttl_s: int = 6 * 3600,
-        view_ttl_s: int = 86_400,
+        self, client: aioredis.Redis, keys: RedisKeys | str, *, stream: str | None = None,
+        hash_ttl_s: int = 6 * 3600, view_ttl_s: int = ttl_of(REACH),
     ) -> None:  # fmt: skip
         self.redis = client
-        self.prefix = prefix
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
+        self.stream = stream or self.keys.events_stream()
         self.hash_ttl_s = hash_ttl_s
         self.view_ttl_s = view_ttl_s
-        self.dirty_key = prefix + "agg:dirty"
-        self.framed_key = prefix + "agg:framed"  # entries whose frames are stored
-        self.lock_key = prefix + "agg:checkpoint-lock"
+        self.dirty_key = self.keys.aggregates_dirty()
+        self.framed_key = self.keys.aggregates_framed()  # entries whose frames are stored
+        self.lock_key = self.keys.checkpoint_lock()
         self._commit = client.register_script(_COMMIT)
         self._settle = client.register_script(_SETTLE)
         self._merge = client.register_script(_MERGE_ONCE)
@@ -276,11 +283,10 @@ class RedisAggregateLedger:
         self._stamp = client.register_script(_STAMP_FIRST_WRITE)
 
     def key(self, kind: str, doc_id: str) -> str:
-        return f"{self.prefix}agg:{kind}:{doc_id}"
+        return self.keys.aggregate(kind, doc_id)
 
     def split_key(self, key: str) -> tuple[str, str]:
-        kind, _, doc_id = key[len(self.prefix) + len("agg:") :].partition(":")
-        return kind, doc_id
+        return self.keys.split_aggregate(key)
 
     async def framed(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """Of these entries, those whose frames are stored (not yet committed): their persona.
@@ -305,16 +311,19 @@ class RedisAggregateLedger:
         """Widths of page views whose `page` event came in an earlier round."""
         if not pvids:
             return {}
-        raw = await self.redis.mget([f"{self.prefix}vw:{pvid}" for pvid in pvids])
+        raw = await self.redis.mget([self.keys.viewport(pvid) for pvid in pvids])
         return {pvid: int(v) for pvid, v in zip(pvids, raw, strict=True) if v is not None}
 
     async def commit(
-        self, stream: str, group: str, consumer: str, entry_ids: Sequence[str], ops: RoundOps
+        self, group: str, consumer: str, entry_ids: Sequence[str], ops: RoundOps
     ) -> CommitResult:
-        """Apply a round's ops and acknowledge its entries, atomically."""
+        """Apply a round's ops and acknowledge its entries (of `self.stream`), atomically."""
         ids = sorted(entry_ids, key=_stream_order)
+        keys = self.keys
         header = {
-            "p": self.prefix, "g": group, "c": consumer, "ttl": self.hash_ttl_s,
+            "dirty": self.dirty_key, "framed": self.framed_key, "erased": keys.stem(ERASED),
+            "reach": keys.stem(REACH), "vw": keys.stem(VIEWPORT),
+            "g": group, "c": consumer, "ttl": self.hash_ttl_s,
             "view_ttl": self.view_ttl_s, "lo": ids[0] if ids else "-",
             "hi": ids[-1] if ids else "+", "n_ids": len(ids), "n_keys": len(ops.keys),
             "n_reach": len(ops.scroll_marks), "n_meta": len(ops.scroll_meta),
@@ -326,15 +335,15 @@ class RedisAggregateLedger:
             for op in k.ops:
                 flat.extend(op)
         for m in ops.scroll_marks:
-            flat.extend((m.pvid, self.key("d", m.doc_id), str(m.bucket)))
+            flat.extend((m.pvid, self.key(SCROLL, m.doc_id), str(m.bucket)))
         for doc_id, meta in ops.scroll_meta.items():
-            flat.extend((self.key("d", doc_id), str(len(meta))))
+            flat.extend((self.key(SCROLL, doc_id), str(len(meta))))
             for _, name, value in meta:
                 flat.extend((name, value))
         for pvid, width in ops.viewports.items():
             flat.extend((pvid, str(width)))
         args = [orjson.dumps(header), orjson.dumps(flat)]
-        reply = orjson.loads(await self._commit(keys=[stream], args=args))
+        reply = orjson.loads(await self._commit(keys=[self.stream], args=args))
         scroll: dict[str, dict[int, int]] = {}
         for key, low, high in reply.get("scroll") or ():
             counts = scroll.setdefault(self.split_key(key)[1], {})

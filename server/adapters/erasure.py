@@ -14,6 +14,10 @@ never written. The visitor's aggregates still waiting in Redis (the ledger's ses
 visitor hashes, not yet checkpointed) are deleted under the checkpoint lease, so no
 checkpoint can write them back; a flush round running meanwhile skips them (the commit
 script reads the tombstone) and removes the frames it wrote for them.
+
+Which Redis keys go is not listed here: every family of server/adapters/redis_keys.py whose
+erasure rule is "by vid", "for each session" or "for each page view" is deleted, for the
+visitor's sessions and page views as the stored documents and the visit key name them.
 """
 
 from __future__ import annotations
@@ -34,11 +38,9 @@ from server.adapters.event_store import CHUNKS, EXPERIMENT_VISITORS, FRAMES, SES
 from server.adapters.mongo_store import IndexSpec, MongoStore
 from server.adapters.persona_store import PERSONA_HISTORY
 from server.adapters.privacy_store import VISITOR_PREFS, ConsentStore
+from server.adapters.redis_keys import ERASED, RedisKeys, ttl_of
 from server.adapters.replay_store import REPLAY_CHUNKS
 from server.adapters.shop_store import CARTS, COUPONS, EXPERIMENT_TRIGGERS, EXPOSURES, ORDERS
-from server.domain.adaptations import BY_NAME
-from server.pipeline.ledger import SESSIONS as SESSION_KIND
-from server.pipeline.ledger import VISITORS as VISITOR_KIND
 from server.pipeline.ledger import frame_chunks
 
 VISITOR_ERASE = "visitor.erase"  # the audit action
@@ -47,7 +49,7 @@ ERASED_VALUE = "[erased]"
 PERSONAL_ORDER_FIELDS = ("name", "email", "address", "city", "zip")
 # What of a trigger points to the visit; the rest (persona, arm, time) stays for the counts.
 TRIGGER_PERSONAL_FIELDS = ("sid", "path")
-TOMBSTONE_TTL_S = 7 * 86_400  # longer than any backlog the stream could hold
+TOMBSTONE_TTL_S = ttl_of(ERASED)  # longer than any backlog the stream could hold
 LEASE_WAIT_S = 30.0  # erasure waits this long for a running checkpoint to finish
 # Erasure reads a visitor's replay chunks by vid; the other collections have their index.
 ERASURE_INDEXES = (IndexSpec(REPLAY_CHUNKS, [("vid", 1)]),)
@@ -69,16 +71,15 @@ class ErasureReport:
         }
 
 
-def tombstone_key(prefix: str, vid: str) -> str:
-    return f"{prefix}erased:{vid}"
-
-
-async def erased_at(redis: aioredis.Redis, prefix: str, vids: Iterable[str]) -> dict[str, int]:
+async def erased_at(
+    redis: aioredis.Redis, keys: RedisKeys | str, vids: Iterable[str]
+) -> dict[str, int]:
     """Erasure times (epoch ms) of those of `vids` erased in the last days."""
     ordered = sorted(set(vids))
     if not ordered:
         return {}
-    raw = await redis.mget([tombstone_key(prefix, vid) for vid in ordered])
+    registry = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
+    raw = await redis.mget([registry.erased(vid) for vid in ordered])
     return {vid: int(value) for vid, value in zip(ordered, raw, strict=True) if value}
 
 
@@ -87,7 +88,7 @@ class Eraser:
         self,
         store: MongoStore,
         redis: aioredis.Redis,
-        prefix: str,
+        keys: RedisKeys | str,
         consent: ConsentStore,
         audit: AuditStore,
         ledger: RedisAggregateLedger,
@@ -95,7 +96,7 @@ class Eraser:
         self.ledger = ledger
         self.store = store
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
         self.consent = consent
         self.audit = audit
 
@@ -105,21 +106,17 @@ class Eraser:
         """Erase everything about `vid` (idempotent); `actor` is who asked, for the audit."""
         report = ErasureReport(vid=vid, pseudonym="erased-" + secrets.token_hex(8))
         # First stop anything new from being written for this visitor.
-        await self.redis.set(
-            tombstone_key(self.prefix, vid), int(time.time() * 1000), ex=TOMBSTONE_TTL_S
-        )
+        await self.redis.set(self.keys.erased(vid), int(time.time() * 1000), ex=TOMBSTONE_TTL_S)
         await self.consent.mark_erased(vid)
         token = await self._checkpoint_lease()
         try:
             sids, pvids = await self._visits_and_page_views(vid)
+            keys = self.keys.of_visitor(vid, sids, pvids)
             # The ledger first: what was never checkpointed goes, and nothing comes back.
-            report.redis_keys = await self.ledger.forget(
-                [self.ledger.key(VISITOR_KIND, vid)]
-                + [self.ledger.key(SESSION_KIND, sid) for sid in sorted(sids)]
-            )
+            report.redis_keys = await self.ledger.forget(keys.ledger())
             await self._delete_documents(vid, report)
             await self._anonymise(vid, report)
-            report.redis_keys += await self._delete_redis_state(vid, sids, pvids)
+            report.redis_keys += await self._delete_keys(keys.others())
         finally:
             if token is not None:
                 await self.ledger.unlock(token)
@@ -136,21 +133,34 @@ class Eraser:
             await asyncio.sleep(0.05)
         return None
 
+    async def erased_at(self, vids: Iterable[str]) -> dict[str, int]:
+        """For the workers: which of these visitors were erased, and when (epoch ms)."""
+        return await erased_at(self.redis, self.keys, vids)
+
     async def _visits_and_page_views(self, vid: str) -> tuple[set[str], set[str]]:
+        """The visitor's session and page view ids, from everything that names them."""
         sids = {
             str(doc["_id"]) async for doc in self.store[SESSIONS].find({"vid": vid}, {"_id": 1})
         }
         pvids: set[str] = set()
-        async for doc in self.store[CHUNKS].find({"vid": vid}, {"sid": 1, "pvid": 1}):
-            sids.add(str(doc.get("sid")))
-            pvids.add(str(doc.get("pvid")))
+        # Replay chunks too: a page view may have a replay (its rseen: mark) and no events.
+        for name in (CHUNKS, REPLAY_CHUNKS):
+            async for doc in self.store[name].find({"vid": vid}, {"sid": 1, "pvid": 1}):
+                sids.add(str(doc.get("sid")))
+                pvids.add(str(doc.get("pvid")))
         async for frame in self.store[FRAMES].find({"vid": vid}):
             sids.add(str(frame["sid"]))
             pvids.update(chunk["pvid"] for chunk in frame_chunks(frame))
-        current = await self.redis.get(f"{self.prefix}visit:{vid}")
+        # Exposures and the trigger name visits that sent no events (no analytics consent).
+        async for doc in self.store[EXPOSURES].find({"vid": vid}, {"sid": 1}):
+            sids.add(str(doc.get("sid")))
+        trigger = await self.store[EXPERIMENT_TRIGGERS].find_one({"_id": vid}, {"sid": 1})
+        if trigger is not None and trigger.get("sid"):
+            sids.add(str(trigger["sid"]))
+        current = await self.redis.get(self.keys.visit(vid))
         if current:
-            sids.add(current.decode())
-        return sids, pvids
+            sids.add(current.decode() if isinstance(current, bytes) else current)
+        return sids - {"None"}, pvids - {"None"}
 
     async def _delete_documents(self, vid: str, report: ErasureReport) -> None:
         by_vid = (FRAMES, CHUNKS, SESSIONS, PERSONA_HISTORY, REPLAY_CHUNKS, EXPOSURES)
@@ -199,17 +209,7 @@ class Eraser:
         await triggers.delete_many({"_id": vid})
         return 1
 
-    async def _delete_redis_state(self, vid: str, sids: set[str], pvids: set[str]) -> int:
-        def key(suffix: str) -> str:
-            return self.prefix + suffix
-
-        keys = [key(f"{name}:{vid}") for name in ("visit", "persona", "optout", "triggered")]
-        keys.extend(key(f"vw:{pvid}") for pvid in pvids)
-        for sid in sids:
-            keys.append(key(f"pstate:{sid}"))
-            keys.extend(key(f"exposed:{sid}:{name}") for name in BY_NAME)
-        for pvid in pvids:
-            keys.extend((key(f"seen:{pvid}"), key(f"reach:{pvid}")))
+    async def _delete_keys(self, keys: list[str]) -> int:
         deleted = 0
         for start in range(0, len(keys), 500):
             deleted += int(await self.redis.delete(*keys[start : start + 500]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -157,16 +157,16 @@ class MongoEventStore:
         return held
 
     async def stored_document(self, kind: str, doc_id: str) -> dict[str, Any] | None:
-        return await self._by_kind[kind].find_one({"_id": doc_id})
+        return cast(dict[str, Any] | None, await self._by_kind[kind].find_one({"_id": doc_id}))
 
     # Reads: indexed point reads and bounded ranges only.
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
-        return await self.sessions.find_one({"_id": session_id})
+        return cast(dict[str, Any] | None, await self.sessions.find_one({"_id": session_id}))
 
     async def sessions_of(self, vid: str, limit: int, skip: int) -> list[dict[str, Any]]:
         cursor = self.sessions.find({"vid": vid}).sort("started_at", -1).skip(skip).limit(limit)
-        return await cursor.to_list()
+        return cast(list[dict[str, Any]], await cursor.to_list())
 
     async def stored_batches(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every stored batch matching `query` (on vid/sid), once each, in either layout.
@@ -230,7 +230,7 @@ class MongoEventStore:
     ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"path": path, "day": {"$in": list(days)}}
         query.update(filters)
-        return await self.scroll_depth.find(query).to_list()
+        return cast(list[dict[str, Any]], await self.scroll_depth.find(query).to_list())
 
 
 async def session_chunks(store: MongoEventStore, session_id: str) -> list[dict[str, Any]]:

@@ -164,6 +164,7 @@ class ExperimentSummaries:
             arm = doc.get("arm")
             if arm in ARMS:
                 by_row[(str(doc.get("persona")), arm)] += 1
+                by_row[(ALL, arm)] += 1
                 key = (str(doc.get("adaptation") or "?"), arm, bool(doc.get("counterfactual")))
                 by_adaptation[key] += 1
         return by_row, by_adaptation

@@ -61,7 +61,9 @@ class MongoStore:
             from mongoeco.engines.sqlite import SQLiteEngine
 
             var_dir.mkdir(parents=True, exist_ok=True)
-            client = EcoClient(SQLiteEngine(str(var_dir / "mongo.sqlite3")))
+            # Any, as MongoStore.client: either driver's client; mongoeco's __aenter__ (its
+            # way to connect) is unannotated.
+            client: Any = EcoClient(SQLiteEngine(str(var_dir / "mongo.sqlite3")))
             await client.__aenter__()
             return cls(client, database, embedded=True)
         from pymongo import AsyncMongoClient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from personas_engine.feature_state import FeatureState
 from personas_engine.policy import DisplayState
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule
+from server.adapters.redis_keys import PERSONA, VISIT_STATE, RedisKeys, ttl_of
 from server.settings import Settings
 
 PERSONA_HISTORY = "persona_history"
@@ -19,7 +20,8 @@ PERSONA_INDEXES = (
     IndexSpec(PERSONA_HISTORY, [("sid", 1), ("at", 1)]),
     IndexSpec(PERSONA_HISTORY, [("vid", 1), ("at", -1)]),
 )
-VISIT_STATE_TTL_S = 2 * 3600  # a visit ends after 30 idle minutes; keep its state a while
+VISIT_STATE_TTL_S = ttl_of(VISIT_STATE)  # a visit ends after 30 idle minutes; kept a while
+PERSONA_TTL_S = ttl_of(PERSONA)
 
 
 def persona_retention(settings: Settings) -> list[RetentionRule]:
@@ -46,7 +48,7 @@ class VisitState:
         )
 
     @classmethod
-    def from_json(cls, raw: bytes | None) -> VisitState:
+    def from_json(cls, raw: bytes | str | None) -> VisitState:
         if not raw:
             return cls()
         data = orjson.loads(raw)
@@ -59,15 +61,15 @@ class VisitState:
 
 
 class PersonaStateStore:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys | str) -> None:
         self.redis = client
-        self.prefix = prefix
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
 
     def visit_key(self, sid: str) -> str:
-        return f"{self.prefix}pstate:{sid}"
+        return self.keys.visit_state(sid)
 
     def persona_key(self, vid: str) -> str:
-        return f"{self.prefix}persona:{vid}"
+        return self.keys.persona(vid)
 
     async def load(self, sids: Sequence[str]) -> dict[str, VisitState]:
         """Load many visits' states in one round trip."""
@@ -84,7 +86,7 @@ class PersonaStateStore:
             for sid, state in states.items():
                 pipe.set(self.visit_key(sid), state.to_json(), ex=VISIT_STATE_TTL_S)
             for vid, persona in personas.items():
-                pipe.set(self.persona_key(vid), orjson.dumps(persona), ex=30 * 86_400)
+                pipe.set(self.persona_key(vid), orjson.dumps(persona), ex=PERSONA_TTL_S)
             await pipe.execute()
 
     async def personas_of(self, vids: set[str]) -> dict[str, str]:
@@ -98,9 +100,19 @@ class PersonaStateStore:
             for vid, value in zip(ordered, raw, strict=True)
         }
 
+    async def current(self, vid: str) -> dict[str, Any] | None:
+        """The visitor's persona as the worker last stored it (None: not predicted yet)."""
+        raw = await self.redis.get(self.persona_key(vid))
+        if not raw:
+            return None
+        found: dict[str, Any] = orjson.loads(raw)
+        return found
+
     async def current_session(self, vid: str) -> str | None:
-        raw = await self.redis.get(f"{self.prefix}visit:{vid}")
-        return raw.decode() if raw else None
+        raw = await self.redis.get(self.keys.visit(vid))
+        if not raw:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class PersonaHistory:
@@ -112,4 +124,6 @@ class PersonaHistory:
             await self.collection.insert_many(predictions, ordered=False)
 
     async def of_session(self, sid: str) -> list[dict[str, Any]]:
-        return await self.collection.find({"sid": sid}).sort("at", 1).to_list()
+        return cast(
+            list[dict[str, Any]], await self.collection.find({"sid": sid}).sort("at", 1).to_list()
+        )

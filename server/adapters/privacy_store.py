@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from server.adapters.audit_store import AUDIT_LOG
 from server.adapters.mongo_store import MongoStore, RetentionRule
+from server.adapters.redis_keys import CONSENT, RedisKeys, ttl_of
 from server.adapters.shop_store import CARTS, EXPERIMENT_TRIGGERS, EXPOSURES
 from server.domain.consent import ERASED_FLAG, Choice, Default
 from server.settings import Settings
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 VISITOR_PREFS = "visitor_prefs"
 HISTORY_KEPT = 20  # earlier choices kept in the record, newest last
-FLAG_TTL_S = 400 * 86_400  # as long as a browser keeps the cookie at most
+FLAG_TTL_S = ttl_of(CONSENT)  # as long as a browser keeps the cookie at most
 
 
 def privacy_retention(settings: Settings) -> list[RetentionRule]:
@@ -43,15 +44,15 @@ def privacy_retention(settings: Settings) -> list[RetentionRule]:
 
 class ConsentStore:
     def __init__(
-        self, store: MongoStore, redis: aioredis.Redis, prefix: str, default: Default
+        self, store: MongoStore, redis: aioredis.Redis, keys: RedisKeys | str, default: Default
     ) -> None:
         self.prefs = store[VISITOR_PREFS]
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
         self.default = default
 
     def flag_key(self, vid: str) -> str:
-        return f"{self.prefix}consent:{vid}"
+        return self.keys.consent_flag(vid)
 
     async def record(self, vid: str, choice: Choice, where: str) -> None:
         """Keep the choice in MongoDB (with its history) and set the visitor's flag."""

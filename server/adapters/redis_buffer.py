@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
+
+from server.adapters.redis_keys import SEEN, RedisKeys, ttl_of
 
 # Deduplicate by (page view, sequence) and append in one atomic round trip. 1: appended,
 # 0: accepted before, -1: refused because the unwritten backlog is at its bound (the client
@@ -23,7 +25,12 @@ redis.call('XADD', KEYS[2], '*', 'b', ARGV[4])
 return 1
 """
 
-SEEN_TTL_S = 6 * 3600  # long enough for a resend after a reload or a reconnect
+SEEN_TTL_S = ttl_of(SEEN)  # long enough for a resend after a reload or a reconnect
+
+# XREADGROUP as redis-py parses it for our clients (RESP2, no decode_responses):
+# [[stream, [(entry id, fields)]]]; fields are empty for an entry trimmed while pending,
+# and (None, None) stands for a nil entry.
+_ReadReply = list[tuple[bytes, list[tuple[bytes | None, dict[bytes, bytes] | None]]]]
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,12 @@ class StreamEntry:
 
 
 class RedisEventBuffer:
-    def __init__(self, client: aioredis.Redis, prefix: str, stream: str, max_backlog: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: RedisKeys | str, stream: str, max_backlog: int
+    ) -> None:
         self.redis = client
-        self.prefix = prefix
-        self.stream = prefix + stream
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
+        self.stream = self.keys.stream(stream)
         self.max_backlog = max_backlog
         self._append = client.register_script(_APPEND_ONCE)
         # Appends waiting for the next pipeline, and the task sending them (see append_once).
@@ -52,7 +61,7 @@ class RedisEventBuffer:
         together share one pipeline (one write, one read): while a pipeline is in flight,
         the next one fills up, so under load a round trip carries many batches.
         """
-        args = (2, f"{self.prefix}seen:{pvid}", self.stream, seq, SEEN_TTL_S, self.max_backlog,
+        args = (2, self.keys.seen(pvid), self.stream, seq, SEEN_TTL_S, self.max_backlog,
                 payload)  # fmt: skip
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append((args, done))
@@ -118,10 +127,10 @@ class RedisEventBuffer:
 
         With `own_pending`, read instead the entries this consumer read and never acknowledged.
         """
-        reply = await self.redis.xreadgroup(
+        reply = cast(_ReadReply, await self.redis.xreadgroup(
             group, consumer, {self.stream: "0" if own_pending else ">"}, count=count,
             block=None if own_pending else block_ms,
-        )  # fmt: skip
+        ))  # fmt: skip
         # An entry trimmed from the stream while pending comes back without fields.
         return [
             StreamEntry(_text(i), f[b"b"]) for _, entries in reply or () for i, f in entries if f
@@ -170,10 +179,12 @@ class RedisEventBuffer:
             behind = int(info.get("lag") or 0) + int(info.get("pending", 0))
             if name in best_effort and behind > best_effort_lag:
                 continue
-            if int(info.get("pending", 0)):
-                summary = await self.redis.xpending(self.stream, name)
+            summary = await self.redis.xpending(self.stream, name) if info.get("pending") else None
+            if summary and summary.get("min") is not None:
                 bounds.append(_stream_id(_text(summary["min"])))
             else:
+                # Nothing pending (or all of it acknowledged since XINFO): everything up to
+                # the last delivered entry is acknowledged.
                 ms, seq = _stream_id(_text(info["last-delivered-id"]))
                 bounds.append((ms, seq + 1))
         if not bounds:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cmp_to_key
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pymongo import ReturnDocument
@@ -367,10 +367,15 @@ class OrderStore:
         self._orders = store[ORDERS]
 
     async def find_by_key(self, vid: str, idempotency_key: str) -> dict[str, Any] | None:
-        return await self._orders.find_one({"vid": vid, "idempotency_key": idempotency_key})
+        return cast(
+            dict[str, Any] | None,
+            await self._orders.find_one({"vid": vid, "idempotency_key": idempotency_key}),
+        )
 
     async def get_for(self, order_id: str, vid: str) -> dict[str, Any]:
-        doc = await self._orders.find_one({"_id": order_id, "vid": vid})
+        doc = cast(
+            dict[str, Any] | None, await self._orders.find_one({"_id": order_id, "vid": vid})
+        )
         if doc is None:
             # Someone else's order is indistinguishable from a missing one.
             raise NotFound("unknown_order", "no such order")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import bson
 import redis.asyncio as aioredis
+
+from server.adapters.redis_keys import REPLAY_SEEN, RedisKeys, ttl_of
 
 # 1: appended, 0: seen before (same dedupe member), -1: the backlog is at its bound.
 _APPEND = """
@@ -27,8 +29,13 @@ end
 redis.call('XADD', KEYS[1], '*', 'c', ARGV[4], 'd', ARGV[5])
 return 1
 """
-SEEN_TTL_S = 6 * 3600
-CODEC = bson.CodecOptions(tz_aware=True)
+SEEN_TTL_S = ttl_of(REPLAY_SEEN)
+CODEC: bson.CodecOptions[dict[str, Any]] = bson.CodecOptions(tz_aware=True)
+
+# XREADGROUP as redis-py parses it for our clients (RESP2, no decode_responses):
+# [[stream, [(entry id, fields)]]]; fields are empty for an entry trimmed while pending,
+# and (None, None) stands for a nil entry.
+_ReadReply = list[tuple[bytes, list[tuple[bytes | None, dict[bytes, bytes] | None]]]]
 
 
 @dataclass(frozen=True)
@@ -39,23 +46,25 @@ class QueuedDocument:
 
 
 class RedisWriteQueue:
-    def __init__(self, client: aioredis.Redis, prefix: str, stream: str, max_backlog: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: RedisKeys | str, stream: str, max_backlog: int
+    ) -> None:
         self.redis = client
-        self.prefix = prefix
-        self.stream = prefix + stream
+        self.keys = keys if isinstance(keys, RedisKeys) else RedisKeys(keys)
+        self.stream = self.keys.stream(stream)
         self.max_backlog = max_backlog
         self._append = client.register_script(_APPEND)
 
     async def append(
         self, collection: str, document: Mapping[str, Any], *, dedupe: tuple[str, str] | None = None
     ) -> int:
-        """Queue one document; `dedupe` = (set key suffix, member) drops a resend here already.
+        """Queue one document; `dedupe` = (page view id, member) drops a resend here already.
 
         Returns 1 when queued, 0 for a resend, -1 when the backlog is full (retry later).
         """
         if "_id" not in document:
             raise ValueError("queued documents need a deterministic _id (retries must not copy)")
-        seen_key, member = (self.prefix + dedupe[0], dedupe[1]) if dedupe else ("", "")
+        seen_key, member = (self.keys.replay_seen(dedupe[0]), dedupe[1]) if dedupe else ("", "")
         result = await self._append(
             keys=[self.stream, seen_key],
             args=[member, SEEN_TTL_S, self.max_backlog, collection, bson.encode(document)],
@@ -66,10 +75,10 @@ class RedisWriteQueue:
         self, group: str, consumer: str, count: int, block_ms: int, *, own: bool = False
     ) -> list[QueuedDocument]:
         """New entries for this consumer, or (`own`) those it read and never acknowledged."""
-        reply = await self.redis.xreadgroup(
+        reply = cast(_ReadReply, await self.redis.xreadgroup(
             group, consumer, {self.stream: "0" if own else ">"}, count=count,
             block=None if own else block_ms,
-        )  # fmt: skip
+        ))  # fmt: skip
         return [self.decode(_text(i), f) for _, entries in reply or () for i, f in entries if f]
 
     async def claim(

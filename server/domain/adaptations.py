@@ -65,7 +65,7 @@ def adapts(arm: str, mode: str = "ab") -> bool:
     return arm == "treatment" and mode == "ab"
 
 
-def adaptations_for(persona: str, arm: str, opted_out: bool, mode: str = "ab") -> list[Adaptation]:
+def adaptations_for(persona: str, arm: str, opted_out: bool, mode: str) -> list[Adaptation]:
     """Return the adaptations a visitor gets: none for control, opt-outs, unknown or A/A."""
     if not adapts(arm, mode) or opted_out:
         return []

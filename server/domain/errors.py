@@ -1,12 +1,15 @@
-"""One small error hierarchy: the core raises, the edges translate to JSON or socket acks."""
+"""One small error hierarchy: the core raises, the edges translate to JSON or socket acks.
+
+An error carries a stable code for machines and a detail for people, and its class says
+what kind of failure it is. Which HTTP status each kind gets is the web edge's business
+(server/web/common.py: `HTTP_STATUS`); a socket ack carries the code alone.
+"""
 
 from __future__ import annotations
 
 
 class VitrineError(Exception):
-    """An expected failure with a stable error code and an HTTP status."""
-
-    status = 400
+    """An expected failure with a stable error code."""
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -18,24 +21,28 @@ class VitrineError(Exception):
 
 
 class InvalidInput(VitrineError):
-    status = 400
+    """The request is malformed: wrong type, size, operator or format."""
+
+
+class Unauthenticated(VitrineError):
+    """Who is asking is not known (no admin session)."""
 
 
 class Forbidden(VitrineError):
-    status = 403
+    """Who is asking may not do this."""
 
 
 class NotFound(VitrineError):
-    status = 404
+    """What is asked for does not exist."""
 
 
 class Conflict(VitrineError):
-    status = 409
+    """The request clashes with the current state (stock, a reused key)."""
 
 
 class Unprocessable(VitrineError):
-    status = 422
+    """Well-formed, but it cannot be done (an invalid coupon, an empty cart)."""
 
 
 class Unavailable(VitrineError):
-    status = 503
+    """A service it needs is down for now; trying again later may work."""

@@ -163,6 +163,10 @@ def _settle(row: dict[str, Any], plan: AnalysisPlan) -> None:
     row["state"] = "verdict" if decided or plan.analysis == "fixed" else "not_yet"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _note(row: dict[str, Any], plan: AnalysisPlan) -> str | None:
     state = row["state"]
     arms = row["arms"]
@@ -176,7 +180,8 @@ def _note(row: dict[str, Any], plan: AnalysisPlan) -> str | None:
         )
     if state == "too_small":
         counts = "; ".join(
-            f"{arm}: {arms[arm]['visitors']} visitors, {arms[arm]['converters']} converters"
+            f"{arm}: {_plural(arms[arm]['visitors'], 'visitor')}, "
+            f"{_plural(arms[arm]['converters'], 'converter')}"
             for arm in ARMS
         )
         return (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -59,16 +58,6 @@ def read_int(
     if not minimum <= value <= maximum:
         raise InvalidInput("invalid_field", f"{key} must be between {minimum} and {maximum}")
     return value
-
-
-def read_number(data: Mapping[str, Any], key: str, *, minimum: float, maximum: float) -> float:
-    """Read a finite number within bounds."""
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput("invalid_field", f"{key} must be a number")
-    if not math.isfinite(value) or not minimum <= value <= maximum:
-        raise InvalidInput("invalid_field", f"{key} must be between {minimum} and {maximum}")
-    return float(value)
 
 
 def read_product_id(data: Mapping[str, Any], key: str = "product_id") -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -19,22 +18,16 @@ from itsdangerous import BadSignature
 from quart import Quart
 
 from server.adapters.admin_store import ROLES
-from server.adapters.audit_store import REPLAY_WATCH, AuditStore
-from server.adapters.dashboard_store import DashboardReads
-from server.adapters.replay_store import ReplayStore
-from server.bootstrap import Services
+from server.adapters.audit_store import REPLAY_WATCH
+from server.container import Services
 from server.domain.events import ID_PATTERN
-from server.domain.heatmap import merge_bins
-from server.pipeline.aggregate import FlushPlan, Update
-from server.sockets.track import TrackNamespace
+from server.domain.rooms import ADMIN_NAMESPACE, HEATMAP_ROOM, OVERVIEW_ROOM, replay_room
 from server.web.admin_api import overview_snapshot
-from server.workers.replay_writer import ReplayWriter, replay_room
+from server.workers.replay_writer import ReplayWriter
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/admin"
-OVERVIEW_ROOM = "overview"
-HEATMAP_ROOM = "heatmap"
+NAMESPACE = ADMIN_NAMESPACE
 OVERVIEW_EVERY_S = 2.0
 
 
@@ -96,8 +89,7 @@ class AdminNamespace(socketio.AsyncNamespace):
         if not isinstance(session_id, str) or not ID_PATTERN.fullmatch(session_id):
             return {"ok": False, "error": "invalid_session"}
         services: Services = self.app.extensions["vitrine"]
-        audit: AuditStore = services.extras["audit"]
-        await audit.record(admin, REPLAY_WATCH, session_id)
+        await services.privacy.audit.record(admin, REPLAY_WATCH, session_id)
         await self.enter_room(sid, replay_room(session_id))
         return {"ok": True}
 
@@ -110,73 +102,12 @@ class AdminNamespace(socketio.AsyncNamespace):
         return {"ok": True}
 
 
-def heatmap_delta(plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> dict[str, Any]:
-    """What one flush round added to the heatmap bins and scroll depths, for live heatmaps."""
-    bins = []
-    for bin_id, update in plan.heatmap_bins.items():
-        doc = update.as_new_document(bin_id)
-        meta = {key: doc.get(key) for key in ("day", "kind", "vc", "persona", "arm", "path")}
-        bins.append({**meta, **merge_bins([doc])})
-    depths = [
-        {**plan.scroll_meta[doc_id], "reached": {str(b): n for b, n in buckets.items()}}
-        for doc_id, buckets in scroll.items()
-        if doc_id in plan.scroll_meta
-    ]
-    return {"bins": bins, "scroll": depths}
+class OverviewPublisher:
+    """Pushes the overview snapshot to this process's watchers every ~2 s."""
 
-
-class AdminPublisher:
-    """Pushes to the /admin rooms: heatmap deltas after each flush, the overview every ~2 s."""
-
-    def __init__(self, sio: Any, services: Services, *, coalesce_s: float = 0.0) -> None:
+    def __init__(self, sio: socketio.AsyncServer, services: Services) -> None:
         self.sio = sio
         self.services = services
-        # From the workers' process, every commit's delta would be one more pubsub message
-        # to encode: with `coalesce_s`, deltas are summed and sent at most that often.
-        self.coalesce_s = coalesce_s
-        self._pending = FlushPlan()
-        self._pending_scroll: dict[str, dict[int, int]] = {}
-        self._sender: asyncio.Task[None] | None = None
-
-    async def on_flushed(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
-        if self.coalesce_s:
-            self._add(plan, scroll)
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.create_task(self._send_later())
-            return
-        await self._emit(plan, scroll)
-
-    async def _emit(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
-        delta = heatmap_delta(plan, scroll)
-        if delta["bins"] or delta["scroll"]:
-            await self.sio.emit("heatmap", delta, room=HEATMAP_ROOM, namespace=NAMESPACE)
-
-    def _add(self, plan: FlushPlan, scroll: Mapping[str, Mapping[int, int]]) -> None:
-        for bin_id, update in plan.heatmap_bins.items():
-            into = self._pending.heatmap_bins.setdefault(bin_id, Update())
-            for path, amount in update.inc.items():
-                into.add(path, amount)
-            into.set.update(update.set)
-            into.on_insert.update(update.on_insert)
-        self._pending.scroll_meta.update(plan.scroll_meta)
-        for doc_id, buckets in scroll.items():
-            counts = self._pending_scroll.setdefault(doc_id, {})
-            for bucket, n in buckets.items():
-                counts[bucket] = counts.get(bucket, 0) + n
-
-    async def _send_later(self) -> None:
-        await asyncio.sleep(self.coalesce_s)
-        plan, scroll = self._pending, self._pending_scroll
-        self._pending, self._pending_scroll = FlushPlan(), {}
-        try:
-            await self._emit(plan, scroll)
-        except Exception:  # live views are best effort; the data is stored
-            log.warning("heatmap push failed", exc_info=True)
-
-    async def on_persona_change(self, vid: str, sid: str, payload: dict[str, Any]) -> None:
-        marker = {"kind": "persona", "label": payload.get("persona"), "at": payload.get("at")}
-        marker.update(confidence=payload.get("confidence"), reasons=payload.get("reasons", []))
-        await self.sio.emit("marker", marker, room=replay_room(sid), namespace=NAMESPACE)
 
     def _has_local_watchers(self) -> bool:
         participants = self.sio.manager.get_participants(NAMESPACE, OVERVIEW_ROOM)
@@ -202,29 +133,18 @@ class AdminPublisher:
             await asyncio.sleep(OVERVIEW_EVERY_S)
 
 
-def start_admin_side(services: Services, sio: socketio.AsyncServer, track: TrackNamespace) -> None:
-    """Build the admin stores, the replay writer and the live publishers; start their tasks."""
+def start_admin_side(services: Services, sio: socketio.AsyncServer) -> ReplayWriter | None:
+    """Start the overview pushes; build the replay writer (the rrweb channel) when enabled."""
     settings = services.settings
-    replays = ReplayStore(services.store)
-    services.extras.update(
-        replays=replays,
-        audit=AuditStore(services.store),
-        dashboard=DashboardReads(services.store),
-    )
+    writer = None
     if settings.replay.enabled:
         writer = ReplayWriter(
-            services.extras["write_queue"],
+            services.pipeline.write_queue,
             sio,
             max_bytes=settings.replay.max_chunk_bytes,
             chunks_per_second=settings.replay.chunks_per_second,
         )
-        services.extras["replay_writer"] = writer
-        track.replay = writer
-    publisher = AdminPublisher(sio, services)
-    flusher = services.extras.get("flusher")
-    if flusher is not None:
-        flusher.on_flushed = publisher.on_flushed
-    worker = services.extras.get("persona_worker")
-    if worker is not None and worker.on_change is None:
-        worker.on_change = publisher.on_persona_change
+        services.pipeline.replay_writer = writer
+    publisher = OverviewPublisher(sio, services)
     services.tasks.append(asyncio.create_task(publisher.overview_loop(), name="admin-overview"))
+    return writer

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from server.container import Connections
+from server.domain.rooms import TRACK_NAMESPACE, visitor_room
 from server.pipeline.ingest import Ingest
 from server.pipeline.rate_limit import TokenBucket
 from server.settings import TrackingSettings
@@ -19,28 +21,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def visitor_room(vid: str) -> str:
-    """The room every open page of one visitor joins (persona and adapt pushes go here)."""
-    return f"vid:{vid}"
-
-
 class TrackNamespace(socketio.AsyncNamespace):
-    def __init__(self, identity: VisitorIdentity, limits: TrackingSettings) -> None:
-        super().__init__("/track")
-        # Set when the services start (the namespace exists before them).
-        self.ingest: Ingest | None = None
-        self.replay: ReplayWriter | None = None  # the rrweb channel (server/workers/replay_writer)
-        self.consent: ConsentGate | None = None  # analytics consent, DNT and GPC (privacy_api)
+    def __init__(
+        self,
+        identity: VisitorIdentity,
+        limits: TrackingSettings,
+        *,
+        ingest: Ingest,
+        consent: ConsentGate,
+        replay: ReplayWriter | None,
+        connections: Connections,
+    ) -> None:
+        super().__init__(TRACK_NAMESPACE)
         self.identity = identity
         self.limits = limits
-        self.connections = 0
+        self.ingest = ingest
+        self.consent = consent  # analytics consent, DNT and GPC (privacy_api)
+        self.replay = replay  # the rrweb channel (None when replays are off)
+        self.connections = connections
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         vid = self.identity.vid_from_cookie_header(environ.get("HTTP_COOKIE"))
         if vid is None:
             # No signed visitor cookie: nobody to attribute events to.
             return False
-        if self.consent is not None and not (await self.consent.at_connect(environ, vid)).analytics:
+        if not (await self.consent.at_connect(environ, vid)).analytics:
             # No analytics consent, or Do-Not-Track / Global Privacy Control: nothing is taken.
             raise socketio.exceptions.ConnectionRefusedError("no_consent")
         await self.save_session(
@@ -57,21 +62,19 @@ class TrackNamespace(socketio.AsyncNamespace):
             },
         )
         await self.enter_room(sid, visitor_room(vid))
-        self.connections += 1
+        self.connections.open += 1
         return True
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.connections -= 1
+        self.connections.open -= 1
 
     async def on_batch(self, sid: str, data: Any) -> dict[str, Any]:
-        if self.ingest is None:
-            return {"ok": False, "error": "unavailable"}
         session = await self.get_session(sid)
         events = data.get("events") if isinstance(data, dict) else None
         cost = len(events) if isinstance(events, list) else 1
         if not session["batches"].take() or not session["events"].take(min(cost, 500)):
             return self.ingest.reject("rate_limited")
-        if self.consent is not None and await self.consent.revoked(session):
+        if await self.consent.revoked(session):
             return self.ingest.reject("no_consent")
         return await self.ingest.accept(data, session["vid"])
 
@@ -83,6 +86,6 @@ class TrackNamespace(socketio.AsyncNamespace):
         bucket = session.setdefault("replay", self.replay.new_bucket())
         if not bucket.take():
             return self.replay.reject("rate_limited")
-        if self.consent is not None and await self.consent.revoked(session):
+        if await self.consent.revoked(session):
             return self.replay.reject("no_consent")
         return await self.replay.accept(session["vid"], data)

@@ -7,12 +7,12 @@ heatmaps; replays, exports and the audit log are for the admin role only.
 from __future__ import annotations
 
 import time
-from collections import deque
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, request
 
+from personas_engine.vocabulary import PERSONAS, UNKNOWN
 from server.adapters.audit_store import REPLAY_VIEW, SESSION_EXPORT, AuditStore
 from server.adapters.dashboard_store import (
     DashboardReads,
@@ -29,7 +29,7 @@ from server.adapters.replay_store import (
     events_of,
     export_lines,
 )
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN
 from server.web.admin_auth import current_admin, require_admin
@@ -44,46 +44,30 @@ MAX_PAGE = 10_000
 ACTIVE_WINDOW = timedelta(minutes=5)
 LIVE_WINDOW_S = 60  # a session whose last replay chunk is this recent can be watched live
 DAY_CACHE_S = 30.0  # the 24-hour figures move slowly; recompute them at most this often
-PERSONA_FILTER = ("explorer", "hurried", "bargain_hunter", "unknown")
+PERSONA_FILTER = (*PERSONAS, UNKNOWN)
 
 
 def _reads() -> DashboardReads:
-    return services().extras["dashboard"]  # type: ignore[no-any-return]
+    return services().admin.dashboard
 
 
 def _replays() -> ReplayStore:
-    return services().extras["replays"]  # type: ignore[no-any-return]
+    return services().admin.replays
 
 
 def _audit() -> AuditStore:
-    return services().extras["audit"]  # type: ignore[no-any-return]
+    return services().privacy.audit
 
 
 def iso(moment: datetime | None) -> str | None:
     return as_utc(moment).isoformat() if isinstance(moment, datetime) else None
 
 
-class IngestRate:
-    """Events per second accepted by this process, from ingest counter samples."""
-
-    def __init__(self, window_s: float = 10.0) -> None:
-        self.window_s = window_s
-        self.samples: deque[tuple[float, int]] = deque()
-
-    def sample(self, accepted_events: int, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        self.samples.append((now, accepted_events))
-        while len(self.samples) > 2 and now - self.samples[1][0] >= self.window_s:
-            self.samples.popleft()
-        first_t, first_n = self.samples[0]
-        return round((accepted_events - first_n) / (now - first_t), 1) if now > first_t else 0.0
-
-
 async def _day_figures(shop: Services, now: datetime) -> dict[str, Any]:
-    cached = shop.extras.get("admin_day_cache")
+    cached = shop.admin.day_figures
     if cached and time.monotonic() - cached[0] < DAY_CACHE_S:
-        return cached[1]  # type: ignore[no-any-return]
-    reads: DashboardReads = shop.extras["dashboard"]
+        return cached[1]
+    reads = shop.admin.dashboard
     since = now - timedelta(hours=24)
     sessions = await reads.sessions_since(since)
     converted = [s["vid"] for s in sessions if s.get("converted")]
@@ -93,20 +77,20 @@ async def _day_figures(shop: Services, now: datetime) -> dict[str, Any]:
         "personas": persona_counts(sessions),
         "conversion": conversion_by_persona(sessions, orders),
     }
-    shop.extras["admin_day_cache"] = (time.monotonic(), figures)
+    shop.admin.day_figures = (time.monotonic(), figures)
     return figures
 
 
 async def pipeline_figures(shop: Services) -> dict[str, Any]:
     """Ingest rate, stream length, pending entries, flusher and persona worker delays."""
-    ingest = shop.extras["ingest"].snapshot()
-    rate: IngestRate = shop.extras.setdefault("admin_ingest_rate", IngestRate())
+    ingest = shop.pipeline.ingest.snapshot()
+    rate = shop.admin.ingest_rate
     figures: dict[str, Any] = {
         "events_per_second": rate.sample(int(ingest["accepted_events"])),
         "accepted_events": ingest["accepted_events"],
         "accepted_batches": ingest["accepted_batches"],
         "rejected": sum(ingest["rejected"].values()),
-        "connections": getattr(shop.extras.get("track"), "connections", 0),
+        "connections": shop.connections.open,
     }
     try:
         health = await pipeline_state(shop)
@@ -117,10 +101,10 @@ async def pipeline_figures(shop: Services) -> dict[str, Any]:
     figures["personas"] = workers.get("personas")
     figures["workers"] = workers
     figures["backpressure"] = bool(health and health["backpressure"])
-    writer = shop.extras.get("replay_writer")
+    writer = shop.pipeline.replay_writer
     figures["replay"] = writer.stats.snapshot() if writer is not None else None
     try:
-        figures["stream"] = await shop.extras["buffer"].lag("flusher")
+        figures["stream"] = await shop.pipeline.buffer.lag("flusher")
     except Exception:  # Redis down: the dashboard says so instead of failing
         figures["stream"] = None
     return figures
@@ -129,7 +113,7 @@ async def pipeline_figures(shop: Services) -> dict[str, Any]:
 async def overview_snapshot(shop: Services) -> dict[str, Any]:
     """Everything the overview shows; also pushed over /admin every ~2 s."""
     now = datetime.now(UTC)
-    reads: DashboardReads = shop.extras["dashboard"]
+    reads = shop.admin.dashboard
     active = await reads.sessions_since(now - ACTIVE_WINDOW)
     return {
         "at": now.isoformat(),
@@ -247,7 +231,7 @@ async def sessions_list() -> Any:
 
 async def _session_or_404(session_id: str) -> dict[str, Any]:
     doc = (
-        await services().extras["events"].session(session_id)
+        await services().pipeline.events.session(session_id)
         if ID_PATTERN.fullmatch(session_id)
         else None
     )
@@ -317,7 +301,7 @@ async def export(session_id: str) -> Any:
     """The session's tracker batches and rrweb chunks as NDJSON (see docs/admin.md)."""
     doc = await _session_or_404(session_id)
     await _audit().record(current_admin() or {}, SESSION_EXPORT, session_id, ip=request.remote_addr)
-    tracker = await session_chunks(services().extras["events"], session_id)
+    tracker = await session_chunks(services().pipeline.events, session_id)
     rrweb = await _replays().of_session(session_id, doc.get("vid"))
     response = Response(
         b"".join(line + b"\n" for line in export_lines(tracker, rrweb)),

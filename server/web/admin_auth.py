@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import redis.asyncio as aioredis
 from quart import Blueprint, redirect, render_template, request, session
 
-from server.domain.errors import VitrineError
+from server.domain.errors import Unauthenticated
 from server.web.common import json_response, services
 from server.web.rate_limits import rate_limited
 
@@ -23,11 +23,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 MAX_FAILURE_DELAY_S = 8.0
-FAILURE_WINDOW_S = 15 * 60
-
-
-class Unauthenticated(VitrineError):
-    status = 401
 
 
 def current_admin() -> dict[str, str] | None:
@@ -73,13 +68,13 @@ def _safe_next(target: str | None) -> str:
     return urlparse(target).path or "/admin"
 
 
-def _failure_key(username: str) -> str:
-    return services().key("login-failures", username.lower()[:64])
+def _failure_name(username: str) -> str:
+    return username.lower()[:64]
 
 
 async def _failure_delay(username: str) -> float:
     try:
-        failures = int(await services().redis.get(_failure_key(username)) or 0)
+        failures = await services().counters.login_failures(_failure_name(username))
     except (aioredis.RedisError, OSError):
         failures = 0
     return 0.0 if failures == 0 else min(0.25 * 2 ** (failures - 1), MAX_FAILURE_DELAY_S)
@@ -87,10 +82,7 @@ async def _failure_delay(username: str) -> float:
 
 async def _record_failure(username: str) -> None:
     try:
-        async with services().redis.pipeline(transaction=False) as pipe:
-            pipe.incr(_failure_key(username))
-            pipe.expire(_failure_key(username), FAILURE_WINDOW_S)
-            await pipe.execute()
+        await services().counters.record_login_failure(_failure_name(username))
     except (aioredis.RedisError, OSError):
         log.warning("could not record a failed login", exc_info=True)
 
@@ -117,7 +109,7 @@ async def login() -> Any:
             ),
             401,
         )
-    await services().redis.delete(_failure_key(username))
+    await services().counters.clear_login_failures(_failure_name(username))
     session.clear()  # a fresh session at login: no fixation
     session["admin"] = {"username": admin.username, "role": admin.role}
     session.permanent = True

@@ -9,9 +9,9 @@ from quart import Blueprint
 from server.domain.cart import MAX_QUANTITY, CartTotals
 from server.domain.catalog import format_money
 from server.domain.validation import read_int, read_product_id, read_str, require_object
-from server.web import shop_service
+from server.services import checkout
+from server.services.personas import current_persona
 from server.web.common import json_response, read_json, services, visitor
-from server.web.personas_view import current_persona
 from server.web.rate_limits import rate_limited
 
 blueprint = Blueprint("cart_api", __name__)
@@ -58,7 +58,7 @@ def cart_payload(totals: CartTotals, coupon_error: str | None = None) -> dict[st
 
 
 async def _cart_response(status: int = 200) -> Any:
-    totals, coupon_error = await shop_service.load_totals(services(), visitor().vid)
+    totals, coupon_error = await checkout.load_totals(services(), visitor().vid)
     return json_response(cart_payload(totals, coupon_error), status)
 
 
@@ -73,7 +73,7 @@ async def add_to_cart() -> Any:
     product_id = read_product_id(body)
     quantity = read_int(body, "quantity", **_QUANTITY_BOUNDS)
     assert quantity is not None
-    await shop_service.add_to_cart(services(), visitor().vid, product_id, quantity)
+    await checkout.add_to_cart(services(), visitor().vid, product_id, quantity)
     return await _cart_response()
 
 
@@ -83,14 +83,14 @@ async def update_cart() -> Any:
     product_id = read_product_id(body)
     quantity = read_int(body, "quantity", **_QUANTITY_BOUNDS)
     assert quantity is not None
-    await shop_service.update_cart(services(), visitor().vid, product_id, quantity)
+    await checkout.update_cart(services(), visitor().vid, product_id, quantity)
     return await _cart_response()
 
 
 @blueprint.post("/remove-from-cart")
 async def remove_from_cart() -> Any:
     body = require_object(await read_json())
-    await shop_service.remove_from_cart(services(), visitor().vid, read_product_id(body))
+    await checkout.remove_from_cart(services(), visitor().vid, read_product_id(body))
     return await _cart_response()
 
 
@@ -100,17 +100,17 @@ async def apply_coupon() -> Any:
     body = require_object(await read_json())
     code = read_str(body, "code", max_len=32)
     assert code is not None
-    await shop_service.apply_coupon(services(), visitor().vid, code)
+    await checkout.apply_coupon(services(), visitor().vid, code)
     return await _cart_response()
 
 
 @blueprint.post("/process-order")
 @rate_limited("process_order")
 async def process_order() -> Any:
-    shipping, method, key = shop_service.read_order_request(await read_json())
+    shipping, method, key = checkout.read_order_request(await read_json())
     current = visitor()
     persona = await current_persona(services(), current.vid)
-    order, created = await shop_service.process_order(
+    order, created = await checkout.process_order(
         services(), current, shipping, method, key, persona["persona"]
     )
     return json_response(

@@ -7,11 +7,38 @@ from typing import Any
 import orjson
 from quart import Response, current_app, g, request
 
-from server.bootstrap import Services
-from server.domain.errors import InvalidInput
-from server.web.identity import Visitor
+from server.container import Services
+from server.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    Unprocessable,
+    VitrineError,
+)
+from server.domain.visitor import Visitor
 
 MAX_JSON_BYTES = 64 * 1024
+# The HTTP status of each kind of domain error (the core knows no HTTP).
+HTTP_STATUS: dict[type[VitrineError], int] = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unprocessable: 422,
+    Unavailable: 503,
+}
+
+
+def http_status(error: VitrineError) -> int:
+    """The status for an error: its own kind's, else the nearest base class's, else 400."""
+    for kind in type(error).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]  # type: ignore[index]
+    return 400
 
 
 def services() -> Services:

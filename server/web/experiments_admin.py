@@ -33,7 +33,7 @@ LABELS = Labels(
 
 
 def summaries() -> ExperimentSummaries:
-    return services().extras["experiments"]  # type: ignore[no-any-return]
+    return services().admin.experiments
 
 
 def plan(settings: ExperimentSettings) -> AnalysisPlan:

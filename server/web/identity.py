@@ -5,21 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 from itsdangerous import BadSignature, Signer
 
 VID_COOKIE = "vid"
 VID_MAX_AGE = 400 * 86_400  # browsers cap cookie lifetimes at 400 days
-
-
-@dataclass(frozen=True)
-class Visitor:
-    vid: str
-    session_id: str
-    arm: str
-    is_new: bool
 
 
 def new_id() -> str:

@@ -24,12 +24,12 @@ async def predict_persona(user_id: str) -> Any:
     if not ID_PATTERN.fullmatch(user_id):
         raise NotFound("unknown_visitor", "no such visitor")
     shop = services()
-    states = shop.extras["persona_states"]
+    states = shop.personas.states
     session_id = await states.current_session(user_id)
     if session_id is None:
         raise NotFound("unknown_visitor", "no visit in progress for this visitor")
     state = (await states.load([session_id]))[session_id]
-    model = await shop.extras["model"]
+    model = await shop.personas.model
     prediction = model.predict_state(
         state.features, min_evidence=shop.settings.personas.min_evidence
     )

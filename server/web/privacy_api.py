@@ -14,14 +14,13 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import redis.asyncio as aioredis
-from quart import Blueprint, Response, current_app, g, has_request_context, request
+from quart import Blueprint, Response, current_app, g, request
 
 from server.adapters.erasure import Eraser
 from server.adapters.privacy_store import ConsentStore
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.consent import (
     CONSENT_COOKIE,
-    ERASED_FLAG,
     Choice,
     Consent,
     ConsentCookie,
@@ -31,6 +30,7 @@ from server.domain.consent import (
 from server.domain.errors import InvalidInput, NotFound, Unavailable
 from server.domain.events import ID_PATTERN
 from server.domain.validation import require_object
+from server.services.adaptation import opted_out
 from server.web.admin_auth import current_admin, require_admin
 from server.web.common import json_response, read_json, services, visitor
 from server.web.identity import VID_COOKIE, VisitorIdentity
@@ -46,37 +46,15 @@ VISITOR_ACTOR = {"username": "(the visitor)", "role": "visitor"}
 
 
 def consent_store(shop: Services) -> ConsentStore:
-    return shop.extras["consent"]  # type: ignore[no-any-return]
+    return shop.privacy.consent
 
 
 def eraser(shop: Services) -> Eraser:
-    return shop.extras["eraser"]  # type: ignore[no-any-return]
+    return shop.privacy.eraser
 
 
 def _codec() -> ConsentCookie:
-    codec = current_app.extensions.get("vitrine_consent_cookie")
-    if codec is None:
-        codec = current_app.extensions["vitrine_consent_cookie"] = ConsentCookie(
-            str(current_app.secret_key)
-        )
-    return codec  # type: ignore[no-any-return]
-
-
-async def _checked(
-    store: ConsentStore, vid: str, choice: Choice | None
-) -> tuple[Choice | None, bool]:
-    """Compare a cookie's choice with the Redis flag: (choice, erased since)."""
-    if choice is None:
-        return None, False
-    try:
-        flag = await store.flag(vid)
-    except (aioredis.RedisError, OSError):
-        return choice, False  # the cookie is signed: trust it while Redis is away
-    if flag == ERASED_FLAG:
-        return None, True
-    if flag is None:
-        await store.restore_flag(vid, choice)
-    return choice, False
+    return services().privacy.resolver.codec
 
 
 async def request_consent() -> Consent:
@@ -85,24 +63,30 @@ async def request_consent() -> Consent:
     if cached is not None:
         return cached
     shop, current = services(), g.get("visitor")
-    dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
-    choice = None
-    if current is not None and not current.is_new:
-        choice = _codec().load(current.vid, request.cookies.get(CONSENT_COOKIE))
-    erased = False
-    if not (dnt or gpc) and current is not None:
-        choice, erased = await _checked(consent_store(shop), current.vid, choice)
-    consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc, erased=erased)
+    dnt, gpc = request.headers.get("DNT"), request.headers.get("Sec-GPC")
+    if current is None:  # no visitor to speak of (a static file): signals and default only
+        declines = signal_declines(dnt, gpc)
+        return decide(None, shop.settings.privacy.consent_default, dnt=declines[0],
+                      gpc=declines[1])  # fmt: skip
+    # A new visitor's cookie (if any) belongs to someone else: it is not read.
+    cookie = None if current.is_new else request.cookies.get(CONSENT_COOKIE)
+    consent = await shop.privacy.resolver.resolve(current.vid, cookie, dnt, gpc)
     g.consent = consent
     return consent
 
 
 async def personalization_allowed(shop: Services, vid: str) -> bool:
-    """May this visitor be shown a persona or an adaptation? (pages, pushes, workers)"""
-    current = g.get("visitor") if has_request_context() else None
+    """May this visitor be shown a persona or an adaptation? (this request's visitor: its
+    cookie and browser signals; anyone else: the consent record)"""
+    current = g.get("visitor")
     if current is not None and current.vid == vid:
         return (await request_consent()).personalization
     return await consent_store(shop).personalization_allowed(vid)
+
+
+async def request_opted_out(shop: Services, vid: str) -> bool:
+    """`opted_out` for a request: the request's own consent decides personalization."""
+    return await opted_out(shop, vid, allowed=await personalization_allowed(shop, vid))
 
 
 class ConsentGate:
@@ -110,24 +94,18 @@ class ConsentGate:
 
     def __init__(self, shop: Services) -> None:
         self.shop = shop
-        self.codec = ConsentCookie(shop.secret_key)
 
     async def at_connect(self, environ: dict[str, Any], vid: str) -> Consent:
-        dnt, gpc = signal_declines(environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"))
-        choice = None
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(environ.get("HTTP_COOKIE") or "")
         except Exception:  # a malformed header is just "no choice"
             jar = SimpleCookie()
         morsel = jar.get(CONSENT_COOKIE)
-        if morsel is not None:
-            choice = self.codec.load(vid, morsel.value)
-        erased = False
-        if not (dnt or gpc):
-            choice, erased = await _checked(consent_store(self.shop), vid, choice)
-        default = self.shop.settings.privacy.consent_default
-        return decide(choice, default, dnt=dnt, gpc=gpc, erased=erased)
+        return await self.shop.privacy.resolver.resolve(
+            vid, morsel.value if morsel is not None else None,
+            environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"),
+        )  # fmt: skip
 
     async def revoked(self, session: dict[str, Any]) -> bool:
         """Has the visitor declined analytics (or been erased) since the socket connected?"""
@@ -152,15 +130,13 @@ async def refuse_beacon_without_consent() -> Response | None:
     vid = identity.unsign(request.cookies.get(VID_COOKIE))
     if vid is None:
         return None  # the batch cannot name this visitor: ingest answers forbidden_visitor
-    dnt, gpc = signal_declines(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
-    choice, erased = None, False
-    if not (dnt or gpc):
-        choice = _codec().load(vid, request.cookies.get(CONSENT_COOKIE))
-        choice, erased = await _checked(consent_store(shop), vid, choice)
-    consent = decide(choice, shop.settings.privacy.consent_default, dnt=dnt, gpc=gpc, erased=erased)
+    consent = await shop.privacy.resolver.resolve(
+        vid, request.cookies.get(CONSENT_COOKIE), request.headers.get("DNT"),
+        request.headers.get("Sec-GPC"),
+    )  # fmt: skip
     if consent.analytics:
         return None
-    return json_response(shop.extras["ingest"].reject("no_consent"), 403)
+    return json_response(shop.pipeline.ingest.reject("no_consent"), 403)
 
 
 def _consent_reply(consent: Consent, record: dict[str, Any] | None = None) -> dict[str, Any]:

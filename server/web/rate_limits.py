@@ -48,25 +48,21 @@ async def over_limit(name: str) -> int:
     window = limits.window_seconds
     now = time.time()
     slot = int(now // window)
-    checks: list[tuple[str, int]] = []
+    subjects: list[tuple[str, str]] = []
+    allowed: list[int] = []
     for scope, setting in RULES[name]:
         subject = _subject(scope)
         if subject is not None:
-            key = shop.key("ratelimit", name, scope, subject[:64], str(slot))
-            checks.append((key, int(getattr(limits, setting))))
-    if not checks:
+            subjects.append((scope, subject[:64]))
+            allowed.append(int(getattr(limits, setting)))
+    if not subjects:
         return 0
     try:
-        async with shop.redis.pipeline(transaction=False) as pipe:
-            for key, _ in checks:
-                pipe.incr(key)
-                pipe.expire(key, window * 2)
-            replies = await pipe.execute()
+        counts = await shop.counters.count(name, subjects, slot, window)
     except (aioredis.RedisError, OSError):
         log.warning("rate limiter unavailable; letting %s through", name, exc_info=True)
         return 0
-    counts = replies[0::2]
-    if any(int(count) > limit for count, (_, limit) in zip(counts, checks, strict=True)):
+    if any(count > limit for count, limit in zip(counts, allowed, strict=True)):
         return max(1, int((slot + 1) * window - now + 0.999))
     return 0
 

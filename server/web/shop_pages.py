@@ -6,22 +6,33 @@ from typing import Any
 
 from quart import Blueprint, abort, render_template, request
 
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.adaptations import adaptations_for
 from server.domain.catalog import SORTS
 from server.domain.errors import NotFound
 from server.domain.validation import PRODUCT_ID, SLUG
-from server.web import shop_service
-from server.web.adaptation_service import opted_out
+from server.services import checkout as checkout_service
+from server.services.personas import current_persona
 from server.web.cart_api import cart_payload
 from server.web.common import services, visitor
-from server.web.personas_view import current_persona
+from server.web.personalization_api import page_state
+from server.web.privacy_api import request_opted_out
 
 blueprint = Blueprint("shop", __name__)
 
 DEFAULT_SORT = "popular"
 MAX_QUERY_LENGTH = 80
 MAX_PAGE = 1000
+
+
+async def shop_page(template: str, **context: Any) -> str:
+    """Render a storefront page with the visitor's personalization state.
+
+    Qualifying for an adaptation is logged here, once per storefront page a shopper opens,
+    rather than on every template render (error pages included).
+    """
+    state = await page_state(services(), visitor(), request.path)
+    return await render_template(template, page_state=state, **context)
 
 
 def catalog_params(args: Any) -> dict[str, Any]:
@@ -44,7 +55,8 @@ async def default_sort(shop: Services) -> str:
     """Biggest discount first for a bargain hunter in the treatment arm (an adaptation)."""
     current = visitor()
     persona = (await current_persona(shop, current.vid))["persona"]
-    adaptations = adaptations_for(persona, current.arm, await opted_out(shop, current.vid))
+    opted = await request_opted_out(shop, current.vid)
+    adaptations = adaptations_for(persona, current.arm, opted, shop.settings.experiments.mode)
     if any(adaptation.name == "sort-discount" for adaptation in adaptations):
         return "discount"
     return DEFAULT_SORT
@@ -53,7 +65,7 @@ async def default_sort(shop: Services) -> str:
 @blueprint.get("/")
 async def home() -> str:
     shop = services()
-    return await render_template(
+    return await shop_page(
         "shop/home.html",
         featured=await shop.catalog.featured(8),
         categories=await shop.catalog.categories(),
@@ -72,7 +84,7 @@ async def catalog() -> str:
         on_sale=params["on_sale"],
         page=params["page"],
     )
-    return await render_template(
+    return await shop_page(
         "shop/catalog.html",
         result=result,
         params=params,
@@ -94,7 +106,7 @@ async def product(product_id: str) -> str:
     related = await shop.catalog.search(
         category=item.category, sort="popular", query=None, on_sale=False, page=1, page_size=5
     )
-    return await render_template(
+    return await shop_page(
         "shop/product.html",
         product=item,
         related=[p for p in related.products if p.id != item.id][:4],
@@ -104,15 +116,15 @@ async def product(product_id: str) -> str:
 
 @blueprint.get("/cart")
 async def cart() -> str:
-    totals, coupon_error = await shop_service.load_totals(services(), visitor().vid)
-    return await render_template("shop/cart.html", cart=cart_payload(totals, coupon_error))
+    totals, coupon_error = await checkout_service.load_totals(services(), visitor().vid)
+    return await shop_page("shop/cart.html", cart=cart_payload(totals, coupon_error))
 
 
 @blueprint.get("/checkout")
 async def checkout() -> str:
     shop = services()
-    totals, coupon_error = await shop_service.load_totals(shop, visitor().vid)
-    return await render_template(
+    totals, coupon_error = await checkout_service.load_totals(shop, visitor().vid)
+    return await shop_page(
         "shop/checkout.html",
         cart=cart_payload(totals, coupon_error),
         previous_shipping=await shop.orders.last_shipping(visitor().vid),
@@ -128,16 +140,14 @@ async def order(order_id: str) -> str:
         placed = await services().orders.get_for(order_id, visitor().vid)
     except NotFound:
         abort(404)
-    return await render_template("shop/order.html", order=placed)
+    return await shop_page("shop/order.html", order=placed)
 
 
 @blueprint.get("/privacy")
 async def privacy() -> str:
-    return await render_template("shop/privacy.html")
+    return await shop_page("shop/privacy.html")
 
 
 @blueprint.get("/tutorials")
 async def tutorials() -> str:
-    return await render_template(
-        "shop/tutorials.html", categories=await services().catalog.categories()
-    )
+    return await shop_page("shop/tutorials.html", categories=await services().catalog.categories())

@@ -8,25 +8,19 @@ from typing import Any
 import redis.asyncio as aioredis
 from quart import Blueprint, g
 
-from server.bootstrap import expected_workers
+from server.services.personas import current_persona
 from server.web.common import json_response, services, visitor
-from server.web.personas_view import current_persona
-from server.workers.health import pipeline_health
+from server.workers.health import expected_workers, pipeline_health
 
 blueprint = Blueprint("system", __name__)
-
-
-async def _redis_ok() -> bool:
-    try:
-        return bool(await asyncio.wait_for(services().redis.ping(), 2.0))
-    except (aioredis.RedisError, OSError, TimeoutError):
-        return False
 
 
 @blueprint.get("/healthz")
 async def healthz() -> Any:
     shop = services()
-    mongo_ok, redis_ok = await asyncio.gather(shop.store.ping(), _redis_ok())
+    mongo_ok, redis_ok = await asyncio.gather(
+        shop.store.ping(), shop.pipeline.heartbeat.reachable()
+    )
     report: dict[str, Any] = {
         "status": "ok" if mongo_ok and redis_ok else "degraded",
         "mongodb": {"ok": mongo_ok, "engine": "embedded" if shop.store.embedded else "mongodb"},
@@ -34,8 +28,8 @@ async def healthz() -> Any:
         "tasks": {
             task.get_name(): ("running" if not task.done() else "stopped") for task in shop.tasks
         },
-        "ingest": shop.extras["ingest"].snapshot(),
-        "connections": getattr(shop.extras.get("track"), "connections", 0),
+        "ingest": shop.pipeline.ingest.snapshot(),
+        "connections": shop.connections.open,
     }
     if shop.worker_process is not None:
         report["worker_process"] = {"restarts": shop.worker_process.restarts}
@@ -64,9 +58,9 @@ async def pipeline_state(shop: Any) -> dict[str, Any]:
     settings = shop.settings
     expected = expected_workers(settings)
     return await pipeline_health(
-        shop.extras["heartbeat"], shop.extras["buffer"], shop.extras["ledger"],
+        shop.pipeline.heartbeat, shop.pipeline.buffer, shop.pipeline.ledger,
         expected=expected, stall_after_s=settings.workers.stall_after_s,
-        writes=shop.extras["write_buffer"],
+        writes=shop.pipeline.write_buffer,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from quart import Blueprint, Response, abort
 
+from personas_engine.vocabulary import PERSONAS, UNKNOWN
 from server.adapters.event_store import session_chunks
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN, PATH_PATTERN
@@ -32,7 +33,7 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 @blueprint.post("/record-session-data")
 async def record_session_data() -> Any:
     """The sendBeacon fallback: same batch format and validator as the /track socket."""
-    ingest = services().extras["ingest"]
+    ingest = services().pipeline.ingest
     try:
         body = await read_json(ingest.limits.max_bytes)
     except InvalidInput as error:
@@ -73,10 +74,8 @@ def _session_view(doc: dict[str, Any]) -> dict[str, Any]:
 async def get_user_sessions(user: str, page: int) -> Any:
     if not ID_PATTERN.fullmatch(user) or not 1 <= page <= 10_000:
         raise InvalidInput("invalid_field", "user must be a visitor id and page 1..10000")
-    docs = (
-        await services()
-        .extras["events"]
-        .sessions_of(user, SESSIONS_PAGE_SIZE, (page - 1) * SESSIONS_PAGE_SIZE)
+    docs = await services().pipeline.events.sessions_of(
+        user, SESSIONS_PAGE_SIZE, (page - 1) * SESSIONS_PAGE_SIZE
     )
     return json_response(
         {"user": user, "page": page, "sessions": [_session_view(doc) for doc in docs]}
@@ -88,7 +87,7 @@ async def get_user_sessions(user: str, page: int) -> Any:
 async def get_session(session_id: str) -> Any:
     if not ID_PATTERN.fullmatch(session_id):
         abort(404)
-    doc = await services().extras["events"].session(session_id)
+    doc = await services().pipeline.events.session(session_id)
     if doc is None:
         raise NotFound("unknown_session", "no such session")
     return json_response(_session_view(doc))
@@ -100,7 +99,7 @@ async def export_session_events(session_id: str) -> Any:
     """The session's tracker events as NDJSON: one line per batch, in order."""
     if not ID_PATTERN.fullmatch(session_id):
         abort(404)
-    chunks = await session_chunks(services().extras["events"], session_id)
+    chunks = await session_chunks(services().pipeline.events, session_id)
     if not chunks:
         raise NotFound("unknown_session", "no events for this session")
     lines = [
@@ -140,7 +139,7 @@ def read_heatmap_query(body: Any) -> dict[str, Any]:
         filters["vc"] = viewport
     persona = read_str(data, "persona", max_len=20, required=False)
     if persona is not None:
-        if persona not in ("explorer", "hurried", "bargain_hunter", "unknown"):
+        if persona not in (*PERSONAS, UNKNOWN):
             raise InvalidInput("invalid_field", "unknown persona")
         filters["persona"] = persona
     arm = read_str(data, "arm", max_len=10, required=False)
@@ -157,7 +156,7 @@ def read_heatmap_query(body: Any) -> dict[str, Any]:
 
 async def heatmap_data(query: dict[str, Any]) -> dict[str, Any]:
     """Read pre-aggregated bins only: one indexed query, summed in memory."""
-    events = services().extras["events"]
+    events = services().pipeline.events
     if query["kind"] == "scroll":
         docs = await events.scroll_documents(query["path"], query["days"], query["filters"])
         return {"page": query["path"], "kind": "scroll", **merge_scroll(docs)}

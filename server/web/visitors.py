@@ -7,10 +7,11 @@ import logging
 import redis.asyncio as aioredis
 from quart import Response, g, request
 
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.errors import Forbidden
 from server.domain.experiments import assign_arm
-from server.web.identity import VID_COOKIE, VID_MAX_AGE, Visitor, VisitorIdentity, new_id
+from server.domain.visitor import Visitor
+from server.web.identity import VID_COOKIE, VID_MAX_AGE, VisitorIdentity, new_id
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +22,13 @@ CSRF_EXEMPT_PATHS = frozenset({"/record-session-data"})
 
 async def current_visit(services: Services, vid: str) -> str:
     """Return the visit id of `vid`, starting a new visit after the idle timeout."""
-    key = services.key("visit", vid)
-    ttl = services.settings.identity.session_idle_minutes * 60
+    idle_s = services.settings.identity.session_idle_minutes * 60
     candidate = new_id()
     try:
-        async with services.redis.pipeline(transaction=False) as pipe:
-            pipe.set(key, candidate, nx=True, ex=ttl, get=True)
-            pipe.expire(key, ttl)
-            existing, _ = await pipe.execute()
+        return await services.visitor_state.continue_visit(vid, candidate, idle_s)
     except (aioredis.RedisError, OSError):
         log.warning("redis unavailable; visit id not persisted", exc_info=True)
         return candidate
-    return existing.decode() if existing else candidate
 
 
 async def resolve_visitor(services: Services, identity: VisitorIdentity) -> None:

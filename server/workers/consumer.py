@@ -20,10 +20,12 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from server.adapters.redis_keys import HEARTBEATS, RedisKeys, ttl_of
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
-HEARTBEAT_TTL_S = 120
+HEARTBEAT_TTL_S = ttl_of(HEARTBEATS)
 
 
 def consumer_name(role: str, slot: str | None = None) -> str:
@@ -117,15 +119,22 @@ class Worker:
 class Heartbeat:
     """Workers' state in Redis, so `/healthz` sees workers of any process."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys | str) -> None:
         self.redis = client
-        self.key = prefix + "health:workers"
+        self.key = (keys if isinstance(keys, RedisKeys) else RedisKeys(keys)).heartbeats()
 
     async def beat(self, name: str, state: dict[str, Any]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.key, name, orjson.dumps(state))
             pipe.expire(self.key, HEARTBEAT_TTL_S)
             await pipe.execute()
+
+    async def reachable(self, timeout_s: float = 2.0) -> bool:
+        """Whether Redis answers at all (for /healthz), within `timeout_s`."""
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), timeout_s))
+        except (aioredis.RedisError, OSError, TimeoutError):
+            return False
 
     async def read(self) -> dict[str, dict[str, Any]]:
         raw = await self.redis.hgetall(self.key)

@@ -216,9 +216,7 @@ class Flusher(Worker):
             plan = plan_aggregates(part_items, widths)
             ops = round_ops(plan, part_items)
             widths.update(ops.viewports)
-            result = await self.ledger.commit(
-                self.buffer.stream, GROUP, self.consumer, [e.entry_id for e in part], ops
-            )
+            result = await self.ledger.commit(GROUP, self.consumer, [e.entry_id for e in part], ops)
             crash_point("after_commit")
             if not result.ok:
                 # Another consumer claimed these entries (this one was too slow): it applies

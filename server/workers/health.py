@@ -12,6 +12,7 @@ from typing import Any
 
 from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.redis_buffer import RedisEventBuffer
+from server.settings import Settings
 from server.workers.consumer import Heartbeat
 
 # Which work each worker is waiting on: a consumer group of the events stream, or the ledger.
@@ -37,8 +38,8 @@ async def pipeline_health(
         personas = await buffer.lag(PERSONAS)
         waiting[PERSONAS] = personas["lag"] + personas["pending"]
     if writes is not None:
-        queued = await writes.lag(WRITER)
-        waiting[WRITER] = queued["lag"] + queued["pending"]
+        writer = await writes.lag(WRITER)
+        waiting[WRITER] = writer["lag"] + writer["pending"]
     workers: dict[str, Any] = {}
     for name in expected:
         state = dict(beats.get(name) or {})
@@ -62,3 +63,9 @@ async def pipeline_health(
         "backpressure": backpressure,
         "max_backlog": buffer.max_backlog,
     }
+
+
+def expected_workers(settings: Settings) -> tuple[str, ...]:
+    """The workers a deployment with these settings runs somewhere (what /healthz expects)."""
+    flusher = ("flusher", "checkpointer") if settings.flusher.enabled else ()
+    return ("writer", *flusher) + (("personas",) if settings.personas.enabled else ())

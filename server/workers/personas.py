@@ -2,7 +2,8 @@
 
 Per visit it folds new batches into the feature state kept in Redis, re-predicts every N
 events or T seconds, changes the shown persona only with hysteresis, records every
-prediction, and pushes a change to the visitor's open pages.
+prediction, and tells its listeners about each change (server/services/live.py: the
+visitor's open pages, the admin console's markers; the adaptation pusher).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import redis.asyncio as aioredis
 from pymongo.errors import PyMongoError
@@ -26,7 +27,7 @@ from personas_engine.vocabulary import PERSONAS
 from server.adapters.persona_store import PersonaHistory, PersonaStateStore, VisitState
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
 from server.pipeline.aggregate import StreamedBatch
-from server.sockets.track import visitor_room
+from server.services.live import PersonaChange
 from server.workers.consumer import Heartbeat, Worker, consumer_name
 from server.workers.flusher import decode_entry
 
@@ -35,10 +36,9 @@ log = logging.getLogger(__name__)
 GROUP = "personas"
 
 
-class Notifier(Protocol):
-    """Anything with Socket.IO's emit: the server itself, or a write-only Redis manager."""
-
-    async def emit(self, event: str, data: Any, *, room: str, namespace: str) -> Any: ...
+PersonaListener = Callable[[PersonaChange], Awaitable[None]]
+# visitor ids -> those erased, with the erasure time in epoch ms (docs/privacy.md)
+ErasedAt = Callable[[set[str]], Awaitable[dict[str, int]]]
 
 
 @dataclass
@@ -79,12 +79,14 @@ class PersonaWorker(Worker):
         states: PersonaStateStore,
         history: PersonaHistory,
         model_ready: Callable[[], Awaitable[PersonaModel]],
-        notifier: Notifier,
         policy: PolicyConfig,
         *,
-        on_change: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
+        erased: ErasedAt,
+        listeners: Sequence[PersonaListener] = (),
+        advisor: Any = None,
         read_count: int = 200,
         block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
         consumer: str | None = None,
         heartbeat: Heartbeat | None = None,
     ) -> None:
@@ -93,25 +95,22 @@ class PersonaWorker(Worker):
         self.states = states
         self.history = history
         self.model_ready = model_ready
-        self.notifier = notifier
         self.policy = policy
-        self.on_change = on_change
+        self.erased = erased
+        # Told of every change, in order; one failing does not stop the others.
+        self.listeners = tuple(listeners)
         self.read_count = read_count
         self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms  # a consumer silent this long is presumed dead
         self.consumer = consumer or consumer_name("personas")
         self.counts = PersonaWorkerStats()
         self._model: PersonaModel | None = None
         # The Mistral second opinion (None when off): asked off the ingest and request paths.
-        self.advisor: Any = None
+        self.advisor = advisor
         self._second_opinions: set[asyncio.Task[None]] = set()
         # Visits this worker has seen: (vid, last path), and when an unread one is due.
         self._visits: dict[str, tuple[str, str]] = {}
         self._due: dict[str, float] = {}
-        # Called after a change is pushed: (vid, session id, payload, path of the page in view).
-        self.listeners: list[Callable[[str, str, dict[str, Any], str], Awaitable[None]]] = []
-        # Privacy (docs/privacy.md): who may be shown a persona, and who was erased when.
-        self.consent: Any = None  # ConsentStore: personalization_allowed(vid)
-        self.erased: Callable[[set[str]], Awaitable[dict[str, int]]] | None = None
 
     async def prepare(self) -> None:
         self._model = await self.model_ready()
@@ -120,7 +119,9 @@ class PersonaWorker(Worker):
     async def round(self) -> None:
         """Claim what a dead consumer left, else read new batches; predict what is due."""
         assert self._model is not None  # set by prepare()
-        stale = await self.buffer.claim_stale(GROUP, self.consumer, 30_000, self.read_count)
+        stale = await self.buffer.claim_stale(
+            GROUP, self.consumer, self.claim_idle_ms, self.read_count
+        )
         entries = stale or await self.buffer.read(
             GROUP, self.consumer, self.read_count, self.block_ms
         )
@@ -179,15 +180,10 @@ class PersonaWorker(Worker):
             log.warning("second opinion failed for %s", vid, exc_info=True)
 
     async def _push(self, vid: str, sid: str, payload: dict[str, Any], path: str) -> None:
-        # Without personalization consent the shopper's pages are told nothing (the adaptation
-        # listener checks the same consent); the admin side still sees the change.
-        if self.consent is None or await self.consent.personalization_allowed(vid):
-            await self.notifier.emit("persona", payload, room=visitor_room(vid), namespace="/track")
-        if self.on_change is not None:
-            await self.on_change(vid, sid, payload)
+        change = PersonaChange(vid, sid, payload, path)
         for listener in self.listeners:
             try:
-                await listener(vid, sid, payload, path)
+                await listener(change)
             except (aioredis.RedisError, OSError, PyMongoError):
                 log.warning("persona listener failed for %s", vid, exc_info=True)
 
@@ -196,7 +192,7 @@ class PersonaWorker(Worker):
         started = time.perf_counter()
         by_session: dict[str, list[StreamedBatch]] = defaultdict(list)
         decoded = [decode_entry(entry) for entry in entries]
-        erased = await self.erased({i.batch["vid"] for i in decoded}) if self.erased else {}
+        erased = await self.erased({i.batch["vid"] for i in decoded})
         for item in decoded:
             if item.received_ms > erased.get(item.batch["vid"], -1):
                 by_session[item.batch["sid"]].append(item)

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from server.adapters.replay_store import REPLAY_CHUNKS, chunk_document
 from server.adapters.write_queue import RedisWriteQueue
 from server.domain.events import ID_PATTERN
+from server.domain.rooms import replay_room
 from server.pipeline.rate_limit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,6 @@ class ReplayRejected(ValueError):
 
 class Notifier(Protocol):
     async def emit(self, event: str, data: Any, *, room: str, namespace: str) -> Any: ...
-
-
-def replay_room(sid: str) -> str:
-    """The /admin room of admins watching one session live."""
-    return f"replay:{sid}"
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:
@@ -137,7 +133,7 @@ class ReplayWriter:
         doc = chunk_document(vid, chunk, raw, datetime.now(UTC))
         try:
             queued = await self.queue.append(
-                REPLAY_CHUNKS, doc, dedupe=(f"rseen:{chunk['pvid']}", str(chunk["seq"]))
+                REPLAY_CHUNKS, doc, dedupe=(chunk["pvid"], str(chunk["seq"]))
             )
         except (aioredis.RedisError, OSError):
             return self.reject("unavailable")

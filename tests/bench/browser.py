@@ -158,7 +158,7 @@ async def measure(url: str, seconds: float) -> dict[str, Any]:
                 await _browse(page, url, seconds, seed=5)
                 elapsed = time.monotonic() - started
                 running = await page.evaluate(
-                    "() => Boolean(window.vitrineTracker && window.vitrineTracker.stats.running)"
+                    "() => Boolean(window.vitrineDebug?.tracker.stats.running)"
                 )
                 trace = json.loads(await browser.stop_tracing())
                 out[label] = {**analyse(trace, elapsed), "tracker_running": running}

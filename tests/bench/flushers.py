@@ -21,7 +21,6 @@ async def main(consumers: int) -> None:
     for i in range(1, consumers):
         flusher = make_flusher(services)
         flusher.name = f"flusher{i}"
-        services.extras[f"flusher{i}"] = flusher
         start_worker(services, flusher)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -62,7 +62,7 @@ async def seed(
     try:
         await store.ensure_indexes(EVENT_INDEXES)
         events_store = MongoEventStore(store)
-        ledger = RedisAggregateLedger(client, prefix)
+        ledger = RedisAggregateLedger(client, prefix, stream=prefix + "seed")
         checkpointer = Checkpointer(ledger, events_store, max_documents=100_000)
         viewports: dict[str, int] = {}
         for items in by_day:
@@ -71,7 +71,7 @@ async def seed(
             plan.visitors.clear()
             ops = round_ops(plan, items)
             viewports.update(ops.viewports)
-            await ledger.commit(prefix + "seed", "seed", "seed", [], ops)
+            await ledger.commit("seed", "seed", [], ops)
             bins += len(plan.heatmap_bins)
         while await checkpointer.checkpoint():
             pass

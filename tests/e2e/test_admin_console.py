@@ -95,7 +95,7 @@ async def ensure_persona_change(app: VitrineApp, sid: str, vid: str) -> None:
     """The worker records changes on its own schedule; make sure the session has one."""
     history = app.services.store["persona_history"]
     exposures = app.services.store["exposures"]
-    chunks = await app.services.extras["replays"].of_session(sid, vid)
+    chunks = await app.services.admin.replays.of_session(sid, vid)
     middle = (chunks[0]["first_ts"] + chunks[-1]["last_ts"]) / 2000
     at = datetime.fromtimestamp(middle, UTC)
     if await history.count_documents({"sid": sid, "changed": True}):
@@ -139,7 +139,7 @@ async def painted_over(page: Any, selector: str) -> dict[str, Any]:
 
 
 async def recorded_anchors(app: VitrineApp, path: str) -> list[str]:
-    docs = await app.services.extras["events"].heatmap_bins.find({"path": path}).to_list()
+    docs = await app.services.pipeline.events.heatmap_bins.find({"path": path}).to_list()
     return sorted({selector for doc in docs for selector in doc.get("anchors", {}).values()})
 
 
@@ -188,7 +188,7 @@ async def test_record_replay_heatmap_and_live(
     await asyncio.sleep(2.5)
     assert shopper.errors == []
 
-    events = app.services.extras["events"]
+    events = app.services.pipeline.events
     await eventually(lambda: events.session(sid), timeout=30)
     bins = events.heatmap_bins
     await eventually(

@@ -132,7 +132,7 @@ async def test_heatmap_api_reads_the_flushed_bins(api_app: VitrineApp) -> None:
         int(NOW.timestamp() * 1000), "treatment", "explorer",
     )  # fmt: skip
     plan = plan_aggregates([item], {})
-    store = api_app.services.extras["events"]
+    store = api_app.services.pipeline.events
     await store.heatmap_bins.insert_many(
         [update.as_new_document(bin_id) for bin_id, update in plan.heatmap_bins.items()]
     )

@@ -74,7 +74,7 @@ async def admin_app(
         await vitrine.services.admins.create(*ADMIN, "admin")
         await vitrine.services.admins.create(*ANALYST, "analyst")
         now = datetime.now(UTC)
-        await vitrine.services.extras["events"].sessions.insert_many(
+        await vitrine.services.pipeline.events.sessions.insert_many(
             [{"_id": SESSION_ID, "vid": "visitorAuditTest01", "arm": "treatment",
               "started_at": now - timedelta(minutes=3), "last_at": now, "events": 3}]
         )  # fmt: skip
@@ -241,5 +241,5 @@ async def test_the_admin_namespace_checks_the_admin_cookie(make_settings: Any) -
             )
             assert ack == ({"ok": True} if replay_ok else {"ok": False, "error": "forbidden_role"})
             await client.disconnect()
-        entries = await app.services.extras["audit"].recent(10, SESSION_ID)
+        entries = await app.services.privacy.audit.recent(10, SESSION_ID)
         assert [(e["username"], e["action"]) for e in entries] == [(ADMIN[0], "replay.watch")]

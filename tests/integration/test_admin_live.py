@@ -83,7 +83,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
         await eventually(lambda: len(forwarded) >= 2)
         assert [(c["pvid"], c["seq"]) for c in forwarded] == [(pvid, 0), (pvid, 1)]
         # Stored by the document writer (a worker), from the write queue in Redis.
-        replays = app.services.extras["replays"].chunks
+        replays = app.services.admin.replays.chunks
 
         async def both_stored() -> list[dict[str, Any]] | None:
             found: list[dict[str, Any]] = await replays.find({"sid": sid}).to_list()
@@ -94,7 +94,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
         first = next(doc for doc in stored if doc["seq"] == 0)
         assert first["vid"] == vid and first["first_ts"] == T0 and first["n"] == 4
         assert isinstance(first["z"], bytes) and len(first["z"]) < first["bytes"]
-        writer = app.services.extras["replay_writer"]
+        writer = app.services.pipeline.replay_writer
         assert writer.stats.duplicates == 1 and writer.stats.accepted == 2
 
         # Someone else naming this session: stored under their own visitor, never replayed here.
@@ -107,7 +107,7 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
         events = [page_event("/product/p001"), click(40)]
         ack = await shopper.call("batch", batch(vid, sid, pvid, 0, events), namespace="/track")
         assert ack["ok"]
-        await eventually(lambda: app.services.extras["events"].session(sid))
+        await eventually(lambda: app.services.pipeline.events.session(sid))
         now = datetime.now(UTC)
         await app.services.store["persona_history"].insert_many(
             [{"vid": vid, "sid": sid, "at": now, "persona": "explorer", "shown": "explorer",

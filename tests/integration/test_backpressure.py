@@ -123,7 +123,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         contextlib.AsyncExitStack() as cleanup,
     ):
         services = app.services
-        events = services.extras["events"]
+        events = services.pipeline.events
         longest = StreamLength(services.redis, services.key("events"))
         cleanup.push_async_callback(longest.stop)
         shoppers = []
@@ -149,7 +149,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         assert status == 503 and report["backpressure"] is True, report
         assert "backpressure: ingest answers busy" in report["reasons"]
         assert report["stream"]["stream_length"] == MAX_BACKLOG
-        assert services.extras["ingest"].busy_batches > 0
+        assert services.pipeline.ingest.busy_batches > 0
         assert await events.count_events({}) == 0  # nothing written yet
 
         flusher.start()  # `python -m server worker flusher`
@@ -199,7 +199,7 @@ async def test_clients_keep_their_batches_while_busy_and_all_land_once_a_flusher
         assert await flusher.stop() == 0, flusher.log()
         print(f"\n[backpressure] bound {MAX_BACKLOG}; sent {sum(sent.values())} events in "
               f"{len(expected_ids)} batches, stored {len(stored)} batches; busy answers "
-              f"{services.extras['ingest'].busy_batches}; shoppers retried "
+              f"{services.pipeline.ingest.busy_batches}; shoppers retried "
               f"{[r['stats']['retried'] for r in reports]}, held at most "
               f"{[s.max_pending for s in shoppers]}")  # fmt: skip
 

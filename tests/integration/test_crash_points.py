@@ -42,6 +42,7 @@ from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.event_store import MongoEventStore
 from server.adapters.mongo_store import MongoStore
 from server.adapters.redis_buffer import RedisEventBuffer
+from server.adapters.redis_keys import RedisKeys
 from server.pipeline.batch_schema import Limits
 from server.pipeline.ingest import Ingest
 from server.settings import Settings
@@ -174,12 +175,12 @@ class Stack:
 async def stack(settings: Settings) -> AsyncIterator[Stack]:
     client = aioredis.Redis.from_url(settings.redis.url)
     store = await MongoStore.open(settings.mongodb.uri, settings.mongodb.database, settings.var_dir)
-    prefix = settings.redis.key_prefix
+    keys = RedisKeys.of(settings)
     try:
         yield Stack(
             settings, client, store,
-            RedisEventBuffer(client, prefix, settings.redis.stream, 1_000_000),
-            RedisAggregateLedger(client, prefix), MongoEventStore(store),
+            RedisEventBuffer(client, keys, settings.redis.stream, 1_000_000),
+            RedisAggregateLedger(client, keys), MongoEventStore(store),
         )  # fmt: skip
     finally:
         await store.close()

@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
-from server.workers.adapt_push import AdaptationPusher
+from server.services.adaptation import AdaptationPusher
+from server.services.live import PersonaChange
 from tests.integration.test_personalization import become
 from tests.support.polling import eventually
 from tests.support.shopper import Shopper, new_shopper
@@ -79,9 +80,8 @@ async def push(app: Any, shopper: Shopper, persona: str, path: str) -> Recording
     """What the persona worker does when the visitor's shown persona changes on `path`."""
     notifier = RecordingNotifier()
     payload = {"persona": persona, "confidence": 0.9, "reasons": ["test"]}
-    await AdaptationPusher(app.services, notifier)(
-        shopper.vid, await session_of(shopper), payload, path
-    )
+    change = PersonaChange(shopper.vid, await session_of(shopper), payload, path)
+    await AdaptationPusher(app.services, notifier)(change)
     return notifier
 
 
@@ -194,6 +194,10 @@ async def test_a_a_mode_adapts_nobody_and_logs_everything_as_counterfactual(
     notifier = await push(app, shopper, "bargain_hunter", "/catalog")
     assert notifier.emitted == []
     assert await app.services.coupons.personal_for(shopper.vid) is None
+    # Nor does the catalog default to the bargain hunter's sort (the sort-discount adaptation).
+    catalog = await (await shopper.get("/catalog")).get_data(as_text=True)
+    assert '<option value="popular" selected>' in catalog
+    assert '<option value="discount" selected>' not in catalog
 
     trigger = await trigger_of(app, shopper.vid)
     assert (trigger["persona"], trigger["arm"], trigger["mode"]) == (
@@ -250,7 +254,7 @@ async def test_replay_markers_show_only_what_was_shown(started: Any) -> None:
         [{"_id": "shown", "vid": shopper.vid, "sid": sid, "at": shown_at, "adaptation": "tutorial",
           "persona": "explorer", "arm": "treatment", "path": "/"}]
     )  # fmt: skip
-    exposures = (await app.services.extras["dashboard"].exposures_of([sid]))[sid]
+    exposures = (await app.services.admin.dashboard.exposures_of([sid]))[sid]
     assert len(exposures) == 4
     markers = _markers([], exposures, 0)
     assert [(m["kind"], m["label"]) for m in markers] == [("exposure", "tutorial")]

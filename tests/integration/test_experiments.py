@@ -113,7 +113,7 @@ async def test_experiment_api_reports_each_persona_and_arm(app: Any) -> None:
     await store[EXPERIMENT_TRIGGERS].insert_many(TRIGGER_DOCS)
     await store[ORDERS].insert_many(ORDER_DOCS)
     await store[EXPOSURES].insert_many(EXPOSURE_DOCS)
-    await app.services.extras["experiments"].refresh()
+    await app.services.admin.experiments.refresh()
     admin = await admin_client(app)
 
     status, report = await admin.json("GET", "/admin/api/experiments")
@@ -190,7 +190,7 @@ async def test_the_api_reads_the_summary_until_it_is_recomputed(app: Any) -> Non
     store = app.services.store
     await store[EXPERIMENT_VISITORS].insert_many([visitor("a1", "treatment", "hurried")])
     await store[EXPERIMENT_TRIGGERS].insert_many([trigger("a1", "treatment", "hurried")])
-    await app.services.extras["experiments"].refresh()
+    await app.services.admin.experiments.refresh()
     admin = await admin_client(app)
     await store[EXPERIMENT_VISITORS].insert_many([visitor("a2", "treatment", "hurried")])
     await store[EXPERIMENT_TRIGGERS].insert_many([trigger("a2", "treatment", "hurried")])

@@ -115,7 +115,7 @@ class FlusherProcess:
 
         async def beating() -> bool:
             assert self.alive(), f"the flusher process exited:\n{self.log_tail()}"
-            state = (await app.services.extras["heartbeat"].read()).get("flusher") or {}
+            state = (await app.services.pipeline.heartbeat.read()).get("flusher") or {}
             return state.get("pid") == self.pid
 
         await eventually(
@@ -202,7 +202,7 @@ async def abandon(shoppers: list[Any]) -> None:
 async def drained(app: Any) -> dict[str, float]:
     """Wait until the flusher acknowledged every entry and the ledger has nothing dirty;
     returns how long each took."""
-    buffer, ledger = app.services.extras["buffer"], app.services.extras["ledger"]
+    buffer, ledger = app.services.pipeline.buffer, app.services.pipeline.ledger
     started = time.monotonic()
     took: dict[str, float] = {}
     last: dict[str, Any] = {}
@@ -240,14 +240,14 @@ async def drained(app: Any) -> dict[str, float]:
 async def lease_taken_since(app: Any, started_at: float) -> bool:
     """Whether the checkpoint lease was taken after `started_at` (monotonic): by a pass of the
     flusher process started then, not left behind by one killed before."""
-    ttl_ms = await app.services.redis.pttl(app.services.extras["ledger"].lock_key)
+    ttl_ms = await app.services.redis.pttl(app.services.pipeline.ledger.lock_key)
     return ttl_ms > 0 and (LEASE_MS - ttl_ms) / 1000 < time.monotonic() - started_at
 
 
 async def in_flight(app: Any, mode: str, flusher: FlusherProcess) -> None:
     """Wait (polling Redis) for a round ("round") or a checkpoint pass ("checkpoint") to be
     under way in the flusher process; "anywhere" waits for nothing."""
-    redis, stream = app.services.redis, app.services.extras["buffer"].stream
+    redis, stream = app.services.redis, app.services.pipeline.buffer.stream
 
     async def round_read() -> bool:
         return bool(await redis.xpending_range(stream, GROUP, "-", "+", 1, CONSUMER))
@@ -262,7 +262,7 @@ async def in_flight(app: Any, mode: str, flusher: FlusherProcess) -> None:
 
 async def own_pending(app: Any) -> int:
     """Entries the stable consumer read and never acknowledged (its interrupted round)."""
-    summary = await app.services.redis.xpending(app.services.extras["buffer"].stream, GROUP)
+    summary = await app.services.redis.xpending(app.services.pipeline.buffer.stream, GROUP)
     return sum(int(c["pending"]) for c in summary["consumers"] if _text(c["name"]) == CONSUMER)
 
 
@@ -281,7 +281,7 @@ def hourly(documents: dict[str, Any]) -> dict[str, Any]:
 
 async def check_everything(app: Any, shoppers: list[Any], reports: list[dict[str, Any]]) -> int:
     """The four-way agreement; returns the number of aggregate documents compared."""
-    events = app.services.extras["events"]
+    events = app.services.pipeline.events
     redis = app.services.redis
     sent = {me["session_id"]: r["events"] for r, (_, me) in zip(reports, shoppers, strict=True)}
     assert all(r["stats"]["rejected"] == 0 and r["stats"]["overflow"] == 0 for r in reports)
@@ -310,7 +310,7 @@ async def check_everything(app: Any, shoppers: list[Any], reports: list[dict[str
     assert len(expected["sessions"]) == len(shoppers)
     assert expected["heatmap_bins"] and expected["scroll_depth"]
     # No entry left unacknowledged in the stream.
-    stream = app.services.extras["buffer"].stream
+    stream = app.services.pipeline.buffer.stream
     pending = await redis.xpending(stream, GROUP)
     assert pending["pending"] == 0, pending
     return sum(len(docs) for docs in expected.values())
@@ -354,8 +354,8 @@ async def test_flusher_sigkilled_at_random_moments_loses_and_doubles_nothing(
             reports = await stop_shoppers(shoppers)
             drain = await drained(app)
             compared = await check_everything(app, shoppers, reports)
-            stored = await app.services.extras["events"].count_events({})
-            checkpointer = (await app.services.extras["heartbeat"].read()).get("checkpointer")
+            stored = await app.services.pipeline.events.count_events({})
+            checkpointer = (await app.services.pipeline.heartbeat.read()).get("checkpointer")
         finally:
             await flusher.stop()
             await abandon(shoppers)
@@ -413,8 +413,8 @@ async def test_mongodb_stopped_mid_round_flusher_retries_and_loses_nothing(
                 reports = await stop_shoppers(shoppers)
                 drain = await drained(app)
                 compared = await check_everything(app, shoppers, reports)
-                stored = await app.services.extras["events"].count_events({})
-                beats = await app.services.extras["heartbeat"].read()
+                stored = await app.services.pipeline.events.count_events({})
+                beats = await app.services.pipeline.heartbeat.read()
                 assert flusher.alive() and flusher.pid == pid, flusher.log_tail()  # never died
                 assert beats["flusher"]["pid"] == pid
                 errors = beats["flusher"]["errors_by_kind"]

@@ -55,8 +55,8 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
     await port_open(port)
     try:
         async with running_app(settings) as (app, url):
-            events = app.services.extras["events"]
-            flusher = app.services.extras["flusher"]
+            events = app.services.pipeline.events
+            flusher = app.services.pipeline.flusher
             # Two shoppers browse for ~45 s (a batch every 300 ms each).
             shoppers = [await shopper(url, 150, 300) for _ in range(2)]
             await asyncio.sleep(5)
@@ -65,7 +65,7 @@ async def test_mongodb_stopped_for_30_s_events_wait_in_redis_then_land(
             stopped_at = time.monotonic()
             stored_before = await _stored_in_redis(app)
             await asyncio.sleep(30)
-            backlog = await app.services.extras["buffer"].lag("flusher")
+            backlog = await app.services.pipeline.buffer.lag("flusher")
             assert backlog["lag"] + backlog["pending"] > 0, backlog  # waiting in Redis
             wire = subprocess.Popen(
                 [sys.executable, "-m", "server.adapters.mongo_wire", "--port", str(port),
@@ -127,7 +127,7 @@ async def test_redis_stopped_error_acks_then_clients_resend(
             await own.start()
             reports = [await finished(process) for process, _ in shoppers]
             sent = sum(r["events"] for r in reports)
-            events = app.services.extras["events"]
+            events = app.services.pipeline.events
 
             async def all_landed() -> bool:
                 return await events.count_events({}) >= sent
@@ -136,7 +136,7 @@ async def test_redis_stopped_error_acks_then_clients_resend(
             # Anything extra would be written before the flusher acknowledges the last entry.
             await eventually(lambda: stream_drained(url), timeout=60)
             stored = await events.count_events({})
-            rejected = app.services.extras["ingest"].rejected
+            rejected = app.services.pipeline.ingest.rejected
             print_counts("redis stopped 5 s", reports, stored,
                          unavailable_acks=rejected["unavailable"])  # fmt: skip
             assert stored == sent

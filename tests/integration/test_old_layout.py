@@ -25,7 +25,7 @@ async def test_old_chunks_and_summaries_are_read_and_new_batches_fold_onto_them(
         app, url):  # fmt: skip
         cookie, me = await visitor_cookie(url)
         vid, sid = me["vid"], me["session_id"]
-        events = app.services.extras["events"]
+        events = app.services.pipeline.events
         old_pvid, t0 = page_view_id(), 1_764_000_000_000
         received = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
         # As the old flusher left them: one chunk per batch, a summary updated in place.

@@ -44,7 +44,7 @@ async def test_scripted_visit_gets_its_persona_pushed_and_recorded(
         me, pushes = await send_visit(url, fixture)
         assert pushes[-1]["persona"] == persona
         assert pushes[-1]["reasons"] and pushes[-1]["model_version"]
-        history = await app.services.extras["persona_history"].of_session(me["session_id"])
+        history = await app.services.personas.history.of_session(me["session_id"])
         assert history and all(doc["source"] == "local" for doc in history)
         assert [doc["shown"] for doc in history if doc["changed"]][-1] == persona
         async with __import__("aiohttp").ClientSession(headers={"Cookie": ""}) as http:
@@ -72,7 +72,7 @@ async def test_mistral_second_opinion_is_recorded(
     )
     async with running_app(settings) as (app, url):
         me, _ = await send_visit(url, "bargain_scripted.json")
-        history = app.services.extras["persona_history"]
+        history = app.services.personas.history
 
         async def second_opinion() -> list[dict[str, Any]]:
             docs = await history.of_session(me["session_id"])
@@ -96,9 +96,9 @@ async def test_mistral_failure_falls_back_to_the_local_model(
     async with running_app(settings) as (app, url):
         me, pushes = await send_visit(url, "bargain_scripted.json")
         assert pushes[-1]["persona"] == "bargain_hunter"  # the local model still decides
-        advisor = app.services.extras["advisor"]
+        advisor = app.services.personas.advisor
         await eventually(lambda: _positive(advisor.stats.to_dict()), timeout=10)
-        docs = await app.services.extras["persona_history"].of_session(me["session_id"])
+        docs = await app.services.personas.history.of_session(me["session_id"])
         assert all(doc["source"] == "local" for doc in docs)
 
 

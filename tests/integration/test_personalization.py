@@ -22,7 +22,7 @@ async def become(
         from personas_engine.features import fold_batch
         from server.adapters.persona_store import VisitState
 
-        states = services.extras["persona_states"]
+        states = services.personas.states
         sid = await states.current_session(shopper.vid)
         state = VisitState()
         for index, category in enumerate(categories):

@@ -11,13 +11,9 @@ from server.workers.flusher import GROUP
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.polling import eventually
-from tests.support.probes import stream_drained
+from tests.support.probes import stored_event_count, stream_drained
 from tests.support.settings import UNLIMITED
 from tests.support.sockets import connect
-
-
-async def stored_event_count(app: Any) -> int:
-    return await app.services.extras["events"].count_events({})
 
 
 async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
@@ -63,13 +59,13 @@ async def test_thousand_batches_with_duplicates_and_malformed_land_exactly_once(
         # Anything extra would be written before the flusher acknowledges the last entry.
         await eventually(lambda: stream_drained(url), timeout=90)
         assert await stored_event_count(app) == sent_valid_events
-        events_store = app.services.extras["events"]
+        events_store = app.services.pipeline.events
         assert len(await events_store.stored_batches({})) == 1000
         # Aggregates reach MongoDB with the next checkpoint.
         session = await eventually(lambda: _session_with(events_store, me["session_id"],
                                                          sent_valid_events))  # fmt: skip
         assert session["events"] == sent_valid_events and session["page_views"] == 10
-        ingest = app.services.extras["ingest"].snapshot()
+        ingest = app.services.pipeline.ingest.snapshot()
         assert ingest["rejected"] == expected_rejections
         assert ingest["duplicate_batches"] == len(acks)
 
@@ -89,7 +85,7 @@ async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any
             assert ack["ok"]
         await client.disconnect()
         services = app.services
-        buffer, events_store = services.extras["buffer"], services.extras["events"]
+        buffer, events_store = services.pipeline.buffer, services.pipeline.events
 
         crashed = make_flusher(services)
         await buffer.ensure_group(GROUP)
@@ -116,7 +112,7 @@ async def test_crashed_flusher_entries_are_claimed_by_another(make_settings: Any
         assert crashed.counts.conflicts == 1
         from server.workers.checkpointer import Checkpointer
 
-        await Checkpointer(services.extras["ledger"], events_store).checkpoint()
+        await Checkpointer(services.pipeline.ledger, events_store).checkpoint()
         assert len(await events_store.stored_batches({})) == 20  # 12 are in two frames
         assert await events_store.count_events({}) == 1 + 20 * 11
         session = await events_store.session(me["session_id"])
@@ -178,6 +174,6 @@ async def test_redis_restart_mid_stream_gives_error_acks_then_nothing_lost(
                 return await stored_event_count(app) == expected
 
             await eventually(flushed, timeout=30)
-            assert len(await app.services.extras["events"].stored_batches({})) == 30
+            assert len(await app.services.pipeline.events.stored_batches({})) == 30
     finally:
         await own.stop()

@@ -91,7 +91,7 @@ async def test_hostile_batches_are_rejected_and_the_server_keeps_serving(
             return await stored_event_count(app) == len(good["events"])
 
         await eventually(flushed)
-        assert len(await app.services.extras["events"].stored_batches({})) == 1
+        assert len(await app.services.pipeline.events.stored_batches({})) == 1
 
 
 async def test_flooding_socket_is_throttled_without_slowing_others(make_settings: Any) -> None:
@@ -117,7 +117,7 @@ async def test_flooding_socket_is_throttled_without_slowing_others(make_settings
             namespace="/track",
         )
         assert calm_ack == {"ok": True, "seq": 0}
-        assert app.services.extras["ingest"].rejected["rate_limited"] == limited
+        assert app.services.pipeline.ingest.rejected["rate_limited"] == limited
         await flood.disconnect()
         await calm.disconnect()
 

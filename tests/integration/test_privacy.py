@@ -63,7 +63,7 @@ async def test_without_a_choice_the_page_asks_and_only_the_cart_cookie_is_set(as
     assert response.status_code == 403
     assert await response.get_json() == {"ok": False, "error": "no_consent"}
     assert await ask_app.services.redis.xlen(ask_app.services.key("events")) == 0
-    assert ask_app.services.extras["ingest"].rejected["no_consent"] == 1
+    assert ask_app.services.pipeline.ingest.rejected["no_consent"] == 1
 
 
 async def test_a_choice_is_stored_with_its_time_and_can_be_changed(ask_app: Any) -> None:
@@ -81,7 +81,7 @@ async def test_a_choice_is_stored_with_its_time_and_can_be_changed(ask_app: Any)
     assert meta_consent(html) == "granted" and "data-consent-banner" not in html
     flag = (await services.redis.get(services.key("consent", shopper.vid))).decode()
     assert re.fullmatch(r"a1p0t\d{10}", flag)
-    record = await services.extras["consent"].record_of(shopper.vid)
+    record = await services.privacy.consent.record_of(shopper.vid)
     assert record["consent"]["analytics"] is True and record["consent"]["where"] == "banner"
 
     # Changed from the privacy settings page (the footer link): both kept, newest last.
@@ -90,7 +90,7 @@ async def test_a_choice_is_stored_with_its_time_and_can_be_changed(ask_app: Any)
         "/api/consent", {"analytics": False, "personalization": False, "where": "settings"}
     )
     assert (await response.get_json())["state"] == "denied"
-    record = await services.extras["consent"].record_of(shopper.vid)
+    record = await services.privacy.consent.record_of(shopper.vid)
     assert [entry["analytics"] for entry in record["consent_history"]] == [True, False]
     assert record["consent_history"][1]["at"] > record["consent_history"][0]["at"]
     settings_page = await page(shopper, "/privacy")
@@ -136,7 +136,7 @@ async def test_bad_consent_bodies_are_refused(ask_app: Any) -> None:
     no_csrf = await shopper.post("/api/consent", {"analytics": True, "personalization": True},
                                  csrf=False)  # fmt: skip
     assert no_csrf.status_code == 403
-    assert await ask_app.services.extras["consent"].record_of(shopper.vid) is None
+    assert await ask_app.services.privacy.consent.record_of(shopper.vid) is None
 
 
 async def test_the_demo_switch_defaults_to_consent_and_says_so(make_settings: Any) -> None:
@@ -215,7 +215,7 @@ async def test_no_persona_push_or_adaptation_without_personalization_consent(
         privacy=ASK, tracking=UNLIMITED, experiments={"force_arm": "treatment"}
     )
     async with running_app(settings) as (app, url):
-        history = app.services.extras["persona_history"]
+        history = app.services.personas.history
         cookie, me = await consenting_visitor(url, analytics=True, personalization=False)
         pushes = await send_scripted(url, cookie, me)
 

@@ -5,7 +5,6 @@ visitor is untouched."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,7 @@ import orjson
 
 from server.adapters.audit_store import AUDIT_LOG
 from server.adapters.erasure import ERASED_VALUE, VISITOR_ERASE
+from server.adapters.redis_keys import CONSENT, ERASABLE, ERASED, ERASED_BY, KeyFamily
 from server.workers.flusher import GROUP
 from tests.support.batches import batch, click, moves, page_event, page_view_id
 from tests.support.live_server import consenting_visitor, running_app
@@ -38,6 +38,7 @@ class Browser:
 
     def __init__(self, url: str, cookie: str, me: dict[str, Any]) -> None:
         self.url, self.me = url, me
+        self.pvid = ""  # the page view it browsed (shop_and_browse)
         self.http = aiohttp.ClientSession(headers={"Cookie": cookie})
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -53,7 +54,7 @@ async def shop_and_browse(app: Any, url: str) -> tuple[Browser, str]:
     cookie, me = await consenting_visitor(url, analytics=True, personalization=True)
     browser = Browser(url, cookie, me)
     client = await connect(url, cookie)
-    pvid = page_view_id()
+    pvid = browser.pvid = page_view_id()
     for seq in range(5):
         events = ([page_event("/product/p001")] if seq == 0 else []) + moves(10) + [click(900)]
         ack = await client.call("batch", batch(me["vid"], me["session_id"], pvid, seq, events),
@@ -101,7 +102,7 @@ async def shop_and_browse(app: Any, url: str) -> tuple[Browser, str]:
     await services.redis.set(services.key("optout", me["vid"]), "1")
 
     async def flushed() -> bool:
-        return await services.extras["events"].visitors.count_documents({"_id": me["vid"]}) == 1
+        return await services.pipeline.events.visitors.count_documents({"_id": me["vid"]}) == 1
 
     await eventually(flushed)
     return browser, order["order_id"]
@@ -114,28 +115,46 @@ async def counts(app: Any, vid: str) -> dict[str, int]:
     return found
 
 
-async def redis_keys(app: Any, vid: str, sid: str) -> list[str]:
-    found = []
-    async for key in app.services.redis.scan_iter(match=app.services.key("*")):
+async def keys_naming(app: Any, ids: set[str]) -> dict[str, KeyFamily | None]:
+    """Every key under the test's prefix that names one of `ids`, with its family."""
+    registry, found = app.services.keys, {}
+    async for key in app.services.redis.scan_iter(match=registry.prefix + "*", count=1000):
         text = key.decode()
-        if vid in text or sid in text:
-            found.append(text)
-    return sorted(found)
+        if any(i in text for i in ids):
+            found[text] = registry.family_of(text)
+    return found
+
+
+async def every_erasable_family_present(app: Any, browser: Browser) -> set[str]:
+    """Give the visitor a key of each erasable family it lacks; return its ids."""
+    vid, sid, pvid = browser.me["vid"], browser.me["session_id"], browser.pvid
+    redis = app.services.redis
+    for family, names in app.services.keys.of_visitor(vid, {sid}, {pvid}).by_family.items():
+        if not any([await redis.exists(name) for name in names]):
+            if family.ledger:
+                await redis.hset(names[0], "_gen", 1)
+            else:
+                await redis.set(names[0], "1", ex=3600)
+    return {vid, sid, pvid}
 
 
 async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
     async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
         erased, order_id = await shop_and_browse(app, url)
         kept, _ = await shop_and_browse(app, url)
-        vid, sid = erased.me["vid"], erased.me["session_id"]
+        vid = erased.me["vid"]
         before = await counts(app, vid)
         assert all(before.values()), before
         kept_before = await counts(app, kept.me["vid"])
-        bins = await app.services.extras["events"].heatmap_bins.find({}, {"_id": 0}).to_list()
-        summary_before = await app.services.extras["experiments"].refresh()
+        bins = await app.services.pipeline.events.heatmap_bins.find({}, {"_id": 0}).to_list()
+        summary_before = await app.services.admin.experiments.refresh()
 
-        events = app.services.extras["events"]
+        events = app.services.pipeline.events
         assert len(await events.stored_batches({"vid": vid})) == 5
+        ids = await every_erasable_family_present(app, erased)
+        present = await keys_naming(app, ids)
+        assert None not in present.values(), present  # every key belongs to a family
+        assert set(ERASABLE) <= set(present.values())
         status, reply = await erased.call("DELETE", "/api/me")
         assert status == 200 and reply["erased"] is True
         assert reply["deleted"]["event_frames"] >= 1 and reply["anonymised"]["orders"] == 1
@@ -146,13 +165,18 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
         after = await counts(app, vid)
         assert after == dict.fromkeys(after, 0), after
         assert await counts(app, kept.me["vid"]) == kept_before
-        # What stays: the tombstone, the "ask again" flag, and rate-limit counters (2 minutes).
-        left = [k for k in await redis_keys(app, vid, sid)
-                if not re.search(r":(erased|consent|ratelimit):", k)]  # fmt: skip
-        assert left == []
+        # No key of a family erasure deletes is left for the visitor, its session or its page
+        # view. What stays: the tombstone and the "ask again" flag (they record the erasure),
+        # and what expires by itself (the rate-limit counters, two minutes at most).
+        left = await keys_naming(app, ids)
+        assert [k for k, f in left.items() if f is None or f.erasure in ERASED_BY] == []
+        assert {ERASED, CONSENT} <= set(left.values())
+        for key, family in left.items():
+            assert family in (ERASED, CONSENT) or await app.services.redis.ttl(key) > 0, key
+        assert (await app.services.redis.get(app.services.keys.consent_flag(vid))) == b"erased"
         # Aggregates keep their counts (they never held a visitor id).
         assert (
-            await app.services.extras["events"].heatmap_bins.find({}, {"_id": 0}).to_list() == bins
+            await app.services.pipeline.events.heatmap_bins.find({}, {"_id": 0}).to_list() == bins
         )
         order = await app.services.store["orders"].find_one({"_id": order_id})
         assert order["vid"].startswith("erased-") and order["session_id"] is None
@@ -172,7 +196,7 @@ async def test_a_visitor_erases_their_own_data(make_settings: Any) -> None:
         assert trigger == {"_id": order["vid"], "vid": order["vid"], "persona": "explorer",
                            "arm": erased.me["arm"], "adaptations": ["tutorial", "discover-more"],
                            "mode": "ab", "erased": True}  # fmt: skip
-        summary_after = await app.services.extras["experiments"].refresh()
+        summary_after = await app.services.admin.experiments.refresh()
         assert _cells(summary_after) == _cells(summary_before)  # same visitors, orders, revenue
         entry = await app.services.store[AUDIT_LOG].find_one(
             {"action": VISITOR_ERASE, "target": vid}
@@ -240,7 +264,7 @@ async def test_batches_still_in_the_stream_at_erasure_are_never_written(
     async with running_app(make_settings(flusher={"enabled": False}, tracking=UNLIMITED)) as (
         app, url):  # fmt: skip
         erased, kept = await two_visitors_send_three_batches(url)
-        report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
+        report = await app.services.privacy.eraser.erase(erased["vid"], {"username": "test"})
         assert report.deleted["event_frames"] == 0  # nothing written yet: all still in Redis
 
         from server.bootstrap import make_flusher
@@ -251,7 +275,7 @@ async def test_batches_still_in_the_stream_at_erasure_are_never_written(
             await eventually(lambda: _pending_is_zero(app))
         finally:
             task.cancel()
-        events = app.services.extras["events"]
+        events = app.services.pipeline.events
         assert await events.stored_batches({"vid": erased["vid"]}) == []
         assert len(await events.stored_batches({"vid": kept["vid"]})) == 3
         assert await stored_event_count(app) == 1 + 3 * 4
@@ -267,12 +291,12 @@ async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpoint
     async with running_app(settings) as (app, url):
         erased, kept = await two_visitors_send_three_batches(url)
         await eventually(lambda: _pending_is_zero(app))
-        ledger, events = app.services.extras["ledger"], app.services.extras["events"]
+        ledger, events = app.services.pipeline.ledger, app.services.pipeline.events
         waiting = await ledger.dirty(1000)
         assert ledger.key("s", erased["session_id"]) in waiting
         assert await events.session(erased["session_id"]) is None  # not checkpointed yet
 
-        report = await app.services.extras["eraser"].erase(erased["vid"], {"username": "test"})
+        report = await app.services.privacy.eraser.erase(erased["vid"], {"username": "test"})
         assert report.redis_keys >= 2  # at least the visitor record and the session
 
         from server.workers.checkpointer import Checkpointer
@@ -286,7 +310,7 @@ async def test_aggregates_still_waiting_in_redis_are_erased_and_never_checkpoint
 
 
 async def _pending_is_zero(app: Any) -> bool:
-    lag = await app.services.extras["buffer"].lag(GROUP)
+    lag = await app.services.pipeline.buffer.lag(GROUP)
     return lag["pending"] == 0 and lag["lag"] == 0
 
 

@@ -70,7 +70,7 @@ async def healthz(url: str) -> tuple[int, dict[str, Any]]:
 
 
 async def landed_exactly_once(app: Any, me: dict[str, Any], sent: int) -> None:
-    events = app.services.extras["events"]
+    events = app.services.pipeline.events
 
     async def stored() -> bool:
         return await events.count_events({}) >= sent
@@ -106,7 +106,7 @@ async def test_a_round_failing_with_any_exception_is_counted_retried_and_lands_o
     settings = make_settings(flusher=FAST, tracking=UNLIMITED, personas={"enabled": False})
     kind, failures = type(error).__name__, 3
     async with running_app(settings) as (app, url):
-        flusher = app.services.extras["flusher"]
+        flusher = app.services.pipeline.flusher
         owner_name, method = target.split(".")
         owner = getattr(flusher, owner_name)
         patched, state = failing(getattr(owner, method), error, failures)
@@ -161,7 +161,7 @@ async def test_healthz_names_a_flusher_that_keeps_failing_while_entries_wait(
         workers={"mode": "inline", "stall_after_s": 2.0},
     )  # fmt: skip
     async with running_app(settings) as (app, url):
-        flusher = app.services.extras["flusher"]
+        flusher = app.services.pipeline.flusher
         events = flusher.events
         patched, state = failing(events.insert_frames, RuntimeError("store refuses"), None)
         events.insert_frames = patched

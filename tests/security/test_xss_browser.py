@@ -152,7 +152,7 @@ async def test_browser_admin_pages_show_titles_anchors_and_replays_as_text(
 ) -> None:
     app, url = site
     me = await hostile_session(url)
-    await eventually(lambda: app.services.extras["events"].session(me["session_id"]))
+    await eventually(lambda: app.services.pipeline.events.session(me["session_id"]))
     tab = await open_page(browser)
     await tab.goto(url + "/admin/login")
     await tab.fill('[name="username"]', ADMIN[0])

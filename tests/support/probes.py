@@ -6,12 +6,10 @@ from typing import Any
 
 import aiohttp
 
-from server.adapters.event_store import MongoEventStore
-
 
 async def stored_event_count(app: Any) -> int:
     """Events stored in MongoDB, each batch once (in whichever layout it was written)."""
-    return await MongoEventStore(app.services.store).count_events({})
+    return await app.services.pipeline.events.count_events({})
 
 
 async def stream_drained(url: str) -> bool:

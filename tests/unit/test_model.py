@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from personas_engine import artifacts
-from personas_engine.artifacts import ensure_model, load_model, resolve_version, save_model
+from personas_engine.artifacts import load_model, resolve_version, save_model
 from personas_engine.dataset import trajectory
 from personas_engine.evaluate import expected_calibration_error, write_docs
 from personas_engine.features import FeatureState, features_of, fold_batches
 from personas_engine.model import PersonaModel, TrainParams, train
 from personas_engine.policy import PolicyConfig
 from personas_engine.simulate import Mixture, simulate_visits
+from personas_engine.train import ensure_model
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "personas"

@@ -7,15 +7,13 @@ import json
 import pytest
 
 from personas_engine.policy import (
-    ADAPTATIONS,
     DisplayState,
     PersonaTracker,
     PolicyConfig,
-    adaptations_for,
     should_repredict,
     update_display,
 )
-from personas_engine.vocabulary import PERSONAS, UNKNOWN
+from personas_engine.vocabulary import UNKNOWN
 
 CONFIG = PolicyConfig(threshold=0.6, margin=0.15, confirmations=2)
 
@@ -109,28 +107,3 @@ def test_display_state_roundtrips_through_json() -> None:
     state = DisplayState("explorer", 0.7, "hurried", 1)
     assert DisplayState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
     assert DisplayState.from_dict({}) == DisplayState()
-
-
-def test_adaptations_per_persona() -> None:
-    assert adaptations_for("explorer") == ["tutorial", "discover-more"]
-    assert adaptations_for("hurried") == ["express-checkout", "sticky-cart"]
-    assert adaptations_for("bargain_hunter") == ["coupon", "deal-highlight", "sort-discount"]
-    assert adaptations_for(UNKNOWN) == []
-    assert set(ADAPTATIONS) == set(PERSONAS)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"every_n_events": 0},
-        {"every_s": 0},
-        {"threshold": 0},
-        {"threshold": 1.5},
-        {"margin": -0.1},
-        {"confirmations": 0},
-        {"min_evidence": -1},
-    ],
-)
-def test_bad_config_is_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
-        PolicyConfig(**kwargs)  # type: ignore[arg-type]

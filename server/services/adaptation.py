@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.adaptations import (
     PERSONAL_COUPON_PERCENT,
     adaptations_for,
@@ -25,28 +25,34 @@ from server.domain.adaptations import (
     qualification,
 )
 from server.domain.errors import VitrineError
-from server.web.privacy_api import personalization_allowed
+from server.domain.experiments import assign_arm
+from server.domain.rooms import TRACK_NAMESPACE, visitor_room
+from server.services.live import PersonaChange
+from server.services.personas import viewed_categories
 
 log = logging.getLogger(__name__)
 
-EXPOSURE_MARK_TTL_S = 6 * 3600
 
+async def opted_out(services: Services, vid: str, *, allowed: bool | None = None) -> bool:
+    """Whether the visitor gets no adaptation: opted out, or no personalization consent.
 
-async def opted_out(services: Services, vid: str) -> bool:
-    if not await personalization_allowed(services, vid):
+    `allowed` is the consent the caller already resolved (a request for this very visitor
+    knows its cookie and its DNT/GPC headers: server/web/privacy_api.py); without it, the
+    consent record decides (a worker's case).
+    """
+    if allowed is None:
+        allowed = await services.privacy.consent.personalization_allowed(vid)
+    if not allowed:
         return True  # no personalization consent (or DNT / GPC): as good as opted out
     try:
-        return bool(await services.redis.exists(services.key("optout", vid)))
+        return await services.visitor_state.opted_out(vid)
     except (aioredis.RedisError, OSError):
         return False
 
 
 async def set_opt_out(services: Services, vid: str, value: bool) -> None:
     """Persist the visitor's choice (Redis for the hot path, MongoDB as the record)."""
-    if value:
-        await services.redis.set(services.key("optout", vid), "1")
-    else:
-        await services.redis.delete(services.key("optout", vid))
+    await services.visitor_state.set_opted_out(vid, value)
     await services.store["visitor_prefs"].update_one(
         {"_id": vid}, {"$set": {"personalization_opt_out": value, "at": datetime.now(UTC)}},
         upsert=True,
@@ -65,12 +71,7 @@ async def _coupon_payload(services: Services, vid: str) -> dict[str, Any]:
 
 
 async def _unseen_categories(services: Services, vid: str) -> list[dict[str, str]]:
-    seen: set[str] = set()
-    states = services.extras.get("persona_states")
-    if states is not None:
-        session_id = await states.current_session(vid)
-        if session_id:
-            seen = set((await states.load([session_id]))[session_id].features.categories)
+    seen = set(await viewed_categories(services, vid))
     categories = await services.catalog.categories()
     return [
         {"slug": c["slug"], "name": c["name"], "href": f"/catalog?category={c['slug']}"}
@@ -80,14 +81,12 @@ async def _unseen_categories(services: Services, vid: str) -> list[dict[str, str
 
 
 async def build_adaptations(
-    services: Services, vid: str, persona: str, arm: str, *, opted: bool | None = None
+    services: Services, vid: str, persona: str, arm: str, *, opted: bool
 ) -> list[dict[str, Any]]:
     """Return [{name, payload}] for the visitor (empty for control, opt-out, unknown or A/A).
 
-    `opted` is the visitor's `opted_out()` when the caller already has it.
+    `opted` is the visitor's `opted_out()`.
     """
-    if opted is None:
-        opted = await opted_out(services, vid)
     chosen = adaptations_for(persona, arm, opted, services.settings.experiments.mode)
     built: list[dict[str, Any]] = []
     for adaptation in chosen:
@@ -135,10 +134,10 @@ async def _record_trigger(
     names: list[str], path: str,
 ) -> None:  # fmt: skip
     """Store the visitor's first qualification, once: the mark decides who is first."""
-    mark = services.key("triggered", vid)
+    marks = services.visitor_state
     ttl_s = services.settings.retention.aggregates_days * 86_400
     try:
-        if not await services.redis.set(mark, "1", nx=True, ex=ttl_s):
+        if not await marks.mark_triggered(vid, ttl_s):
             return  # qualified before: its trigger is kept as it was
     except (aioredis.RedisError, OSError):
         return
@@ -147,10 +146,10 @@ async def _record_trigger(
            "mode": services.settings.experiments.mode}  # fmt: skip
     queued = 0
     with contextlib.suppress(aioredis.RedisError, OSError):
-        queued = await services.extras["write_queue"].append(EXPERIMENT_TRIGGERS, doc)
+        queued = await services.pipeline.write_queue.append(EXPERIMENT_TRIGGERS, doc)
     if queued != 1:  # not queued (backlog full, Redis away): the next qualification tries again
         with contextlib.suppress(aioredis.RedisError, OSError):
-            await services.redis.delete(mark)
+            await marks.unmark_triggered(vid)
 
 
 async def log_exposures(
@@ -161,15 +160,11 @@ async def log_exposures(
     if not names:
         return
     try:
-        async with services.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.set(services.key("exposed", session_id, name), "1", nx=True,
-                         ex=EXPOSURE_MARK_TTL_S)  # fmt: skip
-            first_time = await pipe.execute()
+        first_time = await services.visitor_state.mark_exposed(session_id, names)
     except (aioredis.RedisError, OSError):
         return
     now = datetime.now(UTC)
-    queue = services.extras["write_queue"]
+    queue = services.pipeline.write_queue
     for name, new in zip(names, first_time, strict=True):
         if new:  # once per visit and adaptation: that is also its id
             doc = {"_id": f"{session_id}:{name}", "vid": vid, "sid": session_id, "at": now,
@@ -178,3 +173,35 @@ async def log_exposures(
                 doc["counterfactual"] = True
             with contextlib.suppress(aioredis.RedisError, OSError):
                 await queue.append(EXPOSURES, doc)
+
+
+class AdaptationPusher:
+    """A persona worker listener: push the adaptations of the new persona to the pages.
+
+    Sends `adapt` (treatment, not opted out, mode "ab") and logs qualifying in either arm.
+    """
+
+    def __init__(self, services: Services, notifier: Any) -> None:
+        self.services = services
+        self.notifier = notifier
+
+    async def __call__(self, change: PersonaChange) -> None:
+        vid, payload = change.vid, change.payload
+        settings = self.services.settings.experiments
+        arm = assign_arm(vid, settings.holdout_fraction, settings.force_arm)
+        persona = payload["persona"]
+        opted = await opted_out(self.services, vid)
+        # Empty for control visitors and in A/A mode: they are predicted and logged, never adapted.
+        adaptations = await build_adaptations(self.services, vid, persona, arm, opted=opted)
+        if adaptations:
+            await self.notifier.emit(
+                "adapt",
+                {"persona": persona, "reasons": payload.get("reasons", []),
+                 "adaptations": adaptations},
+                room=visitor_room(vid),
+                namespace=TRACK_NAMESPACE,
+            )  # fmt: skip
+        await record_qualification(
+            self.services, vid, change.sid, persona, arm, change.path,
+            opted=opted, built=[a["name"] for a in adaptations],
+        )  # fmt: skip

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.adapters.shop_store import order_document
-from server.bootstrap import Services
+from server.container import Services
 from server.domain.cart import CartTotals, add_quantity, price_cart, set_quantity
 from server.domain.coupons import COUPON_CODE, Coupon, normalise_code
 from server.domain.errors import Conflict, InvalidInput, Unprocessable, VitrineError
 from server.domain.validation import TOKEN, read_str, require_object
-from server.web.identity import Visitor
+from server.domain.visitor import Visitor
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 ZIP = re.compile(r"^[A-Za-z0-9 -]{2,12}$")

@@ -1,0 +1,54 @@
+"""Consent, worked out once for every door a shopper comes in by.
+
+A page request, the /track socket's handshake and the tail beacon all carry the same
+evidence: the browser's Do-Not-Track and Global Privacy Control headers, the signed consent
+cookie, and (in Redis) whether the visitor has since been erased or changed their mind on
+another device. `ConsentResolver.resolve` combines them with the deployment's default by the
+pure rule in server/domain/consent.py; each edge only reads its own headers and cookies.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from server.adapters.privacy_store import ConsentStore
+from server.domain.consent import (
+    ERASED_FLAG,
+    Choice,
+    Consent,
+    ConsentCookie,
+    Default,
+    decide,
+    signal_declines,
+)
+
+
+class ConsentResolver:
+    def __init__(self, store: ConsentStore, secret_key: str, default: Default) -> None:
+        self.store = store
+        self.codec = ConsentCookie(secret_key)
+        self.default = default
+
+    async def resolve(
+        self, vid: str, cookie: str | None, dnt_header: str | None, gpc_header: str | None
+    ) -> Consent:
+        """The visitor's consent from its signals, its cookie and the Redis flag."""
+        dnt, gpc = signal_declines(dnt_header, gpc_header)
+        if dnt or gpc:  # the browser's signal wins; no need to read anything else
+            return decide(None, self.default, dnt=dnt, gpc=gpc)
+        choice, erased = await self._checked(vid, self.codec.load(vid, cookie))
+        return decide(choice, self.default, erased=erased)
+
+    async def _checked(self, vid: str, choice: Choice | None) -> tuple[Choice | None, bool]:
+        """Compare a cookie's choice with the Redis flag: (choice, erased since)."""
+        if choice is None:
+            return None, False
+        try:
+            flag = await self.store.flag(vid)
+        except (aioredis.RedisError, OSError):
+            return choice, False  # the cookie is signed: trust it while Redis is away
+        if flag == ERASED_FLAG:
+            return None, True
+        if flag is None:
+            await self.store.restore_flag(vid, choice)
+        return choice, False
