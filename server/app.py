@@ -17,7 +17,9 @@ from server.bootstrap import plan_redis, secret_key_for, start_services, stop_se
 from server.container import Services
 from server.domain.catalog import format_money
 from server.domain.errors import VitrineError
+from server.services.identity import VisitorIdentity
 from server.services.personas import UNKNOWN_PERSONA, current_persona
+from server.services.privacy import ConsentGate
 from server.settings import REPO_ROOT, Settings
 from server.sockets.admin import AdminNamespace, start_admin_side
 from server.sockets.server import create_socket_server
@@ -38,7 +40,6 @@ from server.web import (
 )
 from server.web.admin_auth import current_admin
 from server.web.common import http_status, json_response
-from server.web.identity import VisitorIdentity
 from server.web.visitors import issue_cookie, resolve_visitor
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,8 @@ def create_app(
         sio.register_namespace(
             TrackNamespace(
                 identity, settings.tracking, ingest=services.pipeline.ingest,
-                consent=privacy_api.ConsentGate(services), replay=replay,
-                connections=services.connections,
+                consent=ConsentGate(services.privacy.resolver, services.privacy.consent),
+                replay=replay, connections=services.connections,
             )
         )  # fmt: skip
         for message in services.startup_messages:

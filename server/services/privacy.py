@@ -9,10 +9,15 @@ pure rule in server/domain/consent.py; each edge only reads its own headers and 
 
 from __future__ import annotations
 
+import time
+from http.cookies import SimpleCookie
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from server.adapters.privacy_store import ConsentStore
 from server.domain.consent import (
+    CONSENT_COOKIE,
     ERASED_FLAG,
     Choice,
     Consent,
@@ -21,6 +26,8 @@ from server.domain.consent import (
     decide,
     signal_declines,
 )
+
+REVOCATION_CHECK_S = 2.0  # an open /track connection rechecks the visitor's flag this often
 
 
 class ConsentResolver:
@@ -52,3 +59,35 @@ class ConsentResolver:
         if flag is None:
             await self.store.restore_flag(vid, choice)
         return choice, False
+
+
+class ConsentGate:
+    """The /track namespace's checks: at connect from the handshake, then a cheap recheck."""
+
+    def __init__(self, resolver: ConsentResolver, store: ConsentStore) -> None:
+        self.resolver = resolver
+        self.store = store
+
+    async def at_connect(self, environ: dict[str, Any], vid: str) -> Consent:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(environ.get("HTTP_COOKIE") or "")
+        except Exception:  # a malformed header is just "no choice"
+            jar = SimpleCookie()
+        morsel = jar.get(CONSENT_COOKIE)
+        return await self.resolver.resolve(
+            vid, morsel.value if morsel is not None else None,
+            environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"),
+        )  # fmt: skip
+
+    async def revoked(self, session: dict[str, Any]) -> bool:
+        """Has the visitor declined analytics (or been erased) since the socket connected?"""
+        now = time.monotonic()
+        if now - session.get("consent_checked", 0.0) < REVOCATION_CHECK_S:
+            return bool(session.get("consent_revoked", False))
+        try:
+            revoked = await self.store.analytics_revoked(session["vid"])
+        except (aioredis.RedisError, OSError):
+            revoked = False  # ingest answers "unavailable" anyway; the client keeps its batch
+        session["consent_checked"], session["consent_revoked"] = now, revoked
+        return revoked

@@ -22,7 +22,7 @@ from server.adapters.audit_store import REPLAY_WATCH
 from server.container import Services
 from server.domain.events import ID_PATTERN
 from server.domain.rooms import ADMIN_NAMESPACE, HEATMAP_ROOM, OVERVIEW_ROOM, replay_room
-from server.web.admin_api import overview_snapshot
+from server.services.monitoring import overview_snapshot
 from server.workers.replay_writer import ReplayWriter
 
 log = logging.getLogger(__name__)

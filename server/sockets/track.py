@@ -11,11 +11,11 @@ from server.container import Connections
 from server.domain.rooms import TRACK_NAMESPACE, visitor_room
 from server.pipeline.ingest import Ingest
 from server.pipeline.rate_limit import TokenBucket
+from server.services.identity import VisitorIdentity
 from server.settings import TrackingSettings
-from server.web.identity import VisitorIdentity
 
 if TYPE_CHECKING:
-    from server.web.privacy_api import ConsentGate
+    from server.services.privacy import ConsentGate
     from server.workers.replay_writer import ReplayWriter
 
 log = logging.getLogger(__name__)

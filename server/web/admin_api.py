@@ -17,8 +17,6 @@ from server.adapters.audit_store import REPLAY_VIEW, SESSION_EXPORT, AuditStore
 from server.adapters.dashboard_store import (
     DashboardReads,
     SessionFilter,
-    conversion_by_persona,
-    persona_counts,
 )
 from server.adapters.event_store import session_chunks
 from server.adapters.replay_store import (
@@ -29,21 +27,18 @@ from server.adapters.replay_store import (
     events_of,
     export_lines,
 )
-from server.container import Services
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN
+from server.services.monitoring import overview_snapshot
 from server.web.admin_auth import current_admin, require_admin
 from server.web.common import json_response, services
-from server.web.system import pipeline_state
 from server.web.tracking import day_range, heatmap_data, read_heatmap_query
 
 blueprint = Blueprint("admin_api", __name__)
 
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
-ACTIVE_WINDOW = timedelta(minutes=5)
 LIVE_WINDOW_S = 60  # a session whose last replay chunk is this recent can be watched live
-DAY_CACHE_S = 30.0  # the 24-hour figures move slowly; recompute them at most this often
 PERSONA_FILTER = (*PERSONAS, UNKNOWN)
 
 
@@ -61,67 +56,6 @@ def _audit() -> AuditStore:
 
 def iso(moment: datetime | None) -> str | None:
     return as_utc(moment).isoformat() if isinstance(moment, datetime) else None
-
-
-async def _day_figures(shop: Services, now: datetime) -> dict[str, Any]:
-    cached = shop.admin.day_figures
-    if cached and time.monotonic() - cached[0] < DAY_CACHE_S:
-        return cached[1]
-    reads = shop.admin.dashboard
-    since = now - timedelta(hours=24)
-    sessions = await reads.sessions_since(since)
-    converted = [s["vid"] for s in sessions if s.get("converted")]
-    orders = await reads.orders_since(converted, since)
-    figures = {
-        "sessions": len(sessions),
-        "personas": persona_counts(sessions),
-        "conversion": conversion_by_persona(sessions, orders),
-    }
-    shop.admin.day_figures = (time.monotonic(), figures)
-    return figures
-
-
-async def pipeline_figures(shop: Services) -> dict[str, Any]:
-    """Ingest rate, stream length, pending entries, flusher and persona worker delays."""
-    ingest = shop.pipeline.ingest.snapshot()
-    rate = shop.admin.ingest_rate
-    figures: dict[str, Any] = {
-        "events_per_second": rate.sample(int(ingest["accepted_events"])),
-        "accepted_events": ingest["accepted_events"],
-        "accepted_batches": ingest["accepted_batches"],
-        "rejected": sum(ingest["rejected"].values()),
-        "connections": shop.connections.open,
-    }
-    try:
-        health = await pipeline_state(shop)
-    except Exception:  # Redis down: the dashboard says so instead of failing
-        health = None
-    workers = health["workers"] if health else {}
-    figures["flusher"] = workers.get("flusher")
-    figures["personas"] = workers.get("personas")
-    figures["workers"] = workers
-    figures["backpressure"] = bool(health and health["backpressure"])
-    writer = shop.pipeline.replay_writer
-    figures["replay"] = writer.stats.snapshot() if writer is not None else None
-    try:
-        figures["stream"] = await shop.pipeline.buffer.lag("flusher")
-    except Exception:  # Redis down: the dashboard says so instead of failing
-        figures["stream"] = None
-    return figures
-
-
-async def overview_snapshot(shop: Services) -> dict[str, Any]:
-    """Everything the overview shows; also pushed over /admin every ~2 s."""
-    now = datetime.now(UTC)
-    reads = shop.admin.dashboard
-    active = await reads.sessions_since(now - ACTIVE_WINDOW)
-    return {
-        "at": now.isoformat(),
-        "active": {"shoppers": len({s["vid"] for s in active}), "sessions": len(active)},
-        "personas_now": persona_counts(active),
-        "last_24h": await _day_figures(shop, now),
-        "pipeline": await pipeline_figures(shop),
-    }
 
 
 @blueprint.get("/admin/api/overview")

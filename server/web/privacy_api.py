@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from http.cookies import SimpleCookie
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,15 +30,14 @@ from server.domain.errors import InvalidInput, NotFound, Unavailable
 from server.domain.events import ID_PATTERN
 from server.domain.validation import require_object
 from server.services.adaptation import opted_out
+from server.services.identity import VID_COOKIE, VisitorIdentity
 from server.web.admin_auth import current_admin, require_admin
 from server.web.common import json_response, read_json, services, visitor
-from server.web.identity import VID_COOKIE, VisitorIdentity
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("privacy_api", __name__)
 
 BEACON_PATH = "/record-session-data"
-REVOCATION_CHECK_S = 2.0  # an open /track connection rechecks the visitor's flag this often
 CHOICE_FIELDS = frozenset({"analytics", "personalization", "where"})
 WHERE = ("banner", "settings")
 VISITOR_ACTOR = {"username": "(the visitor)", "role": "visitor"}
@@ -87,37 +85,6 @@ async def personalization_allowed(shop: Services, vid: str) -> bool:
 async def request_opted_out(shop: Services, vid: str) -> bool:
     """`opted_out` for a request: the request's own consent decides personalization."""
     return await opted_out(shop, vid, allowed=await personalization_allowed(shop, vid))
-
-
-class ConsentGate:
-    """The /track namespace's checks: at connect from the handshake, then a cheap recheck."""
-
-    def __init__(self, shop: Services) -> None:
-        self.shop = shop
-
-    async def at_connect(self, environ: dict[str, Any], vid: str) -> Consent:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(environ.get("HTTP_COOKIE") or "")
-        except Exception:  # a malformed header is just "no choice"
-            jar = SimpleCookie()
-        morsel = jar.get(CONSENT_COOKIE)
-        return await self.shop.privacy.resolver.resolve(
-            vid, morsel.value if morsel is not None else None,
-            environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"),
-        )  # fmt: skip
-
-    async def revoked(self, session: dict[str, Any]) -> bool:
-        """Has the visitor declined analytics (or been erased) since the socket connected?"""
-        now = time.monotonic()
-        if now - session.get("consent_checked", 0.0) < REVOCATION_CHECK_S:
-            return bool(session.get("consent_revoked", False))
-        try:
-            revoked = await consent_store(self.shop).analytics_revoked(session["vid"])
-        except (aioredis.RedisError, OSError):
-            revoked = False  # ingest answers "unavailable" anyway; the client keeps its batch
-        session["consent_checked"], session["consent_revoked"] = now, revoked
-        return revoked
 
 
 @blueprint.before_app_request

@@ -8,9 +8,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from quart import Blueprint, g
 
+from server.services.monitoring import pipeline_state
 from server.services.personas import current_persona
 from server.web.common import json_response, services, visitor
-from server.workers.health import expected_workers, pipeline_health
 
 blueprint = Blueprint("system", __name__)
 
@@ -51,17 +51,6 @@ async def healthz() -> Any:
                     if w["stalled"]
                 ] + (["backpressure: ingest answers busy"] if pipeline["backpressure"] else [])
     return json_response(report, 200 if report["status"] == "ok" else 503)
-
-
-async def pipeline_state(shop: Any) -> dict[str, Any]:
-    """The workers' heartbeats, the stream's lag and backpressure (any process's workers)."""
-    settings = shop.settings
-    expected = expected_workers(settings)
-    return await pipeline_health(
-        shop.pipeline.heartbeat, shop.pipeline.buffer, shop.pipeline.ledger,
-        expected=expected, stall_after_s=settings.workers.stall_after_s,
-        writes=shop.pipeline.write_buffer,
-    )  # fmt: skip
 
 
 def identity_csrf() -> str:

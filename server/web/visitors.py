@@ -11,7 +11,7 @@ from server.container import Services
 from server.domain.errors import Forbidden
 from server.domain.experiments import assign_arm
 from server.domain.visitor import Visitor
-from server.web.identity import VID_COOKIE, VID_MAX_AGE, VisitorIdentity, new_id
+from server.services.identity import VID_COOKIE, VID_MAX_AGE, VisitorIdentity, new_id
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,90 @@
+"""What the operators see: pipeline health, ingest figures and the admin overview.
+
+/healthz, the admin overview page and its live pushes (server/sockets/admin.py) all read
+these, so the figures are computed one way wherever they are shown.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.adapters.dashboard_store import conversion_by_persona, persona_counts
+from server.container import Services
+from server.workers.health import expected_workers, pipeline_health
+
+ACTIVE_WINDOW = timedelta(minutes=5)
+DAY_CACHE_S = 30.0  # the 24-hour figures move slowly; recompute them at most this often
+
+
+async def pipeline_state(shop: Services) -> dict[str, Any]:
+    """The workers' heartbeats, the stream's lag and backpressure (any process's workers)."""
+    settings = shop.settings
+    expected = expected_workers(settings)
+    return await pipeline_health(
+        shop.pipeline.heartbeat, shop.pipeline.buffer, shop.pipeline.ledger,
+        expected=expected, stall_after_s=settings.workers.stall_after_s,
+        writes=shop.pipeline.write_buffer,
+    )  # fmt: skip
+
+
+async def _day_figures(shop: Services, now: datetime) -> dict[str, Any]:
+    cached = shop.admin.day_figures
+    if cached and time.monotonic() - cached[0] < DAY_CACHE_S:
+        return cached[1]
+    reads = shop.admin.dashboard
+    since = now - timedelta(hours=24)
+    sessions = await reads.sessions_since(since)
+    converted = [s["vid"] for s in sessions if s.get("converted")]
+    orders = await reads.orders_since(converted, since)
+    figures = {
+        "sessions": len(sessions),
+        "personas": persona_counts(sessions),
+        "conversion": conversion_by_persona(sessions, orders),
+    }
+    shop.admin.day_figures = (time.monotonic(), figures)
+    return figures
+
+
+async def pipeline_figures(shop: Services) -> dict[str, Any]:
+    """Ingest rate, stream length, pending entries, flusher and persona worker delays."""
+    ingest = shop.pipeline.ingest.snapshot()
+    rate = shop.admin.ingest_rate
+    figures: dict[str, Any] = {
+        "events_per_second": rate.sample(int(ingest["accepted_events"])),
+        "accepted_events": ingest["accepted_events"],
+        "accepted_batches": ingest["accepted_batches"],
+        "rejected": sum(ingest["rejected"].values()),
+        "connections": shop.connections.open,
+    }
+    try:
+        health = await pipeline_state(shop)
+    except Exception:  # Redis down: the dashboard says so instead of failing
+        health = None
+    workers = health["workers"] if health else {}
+    figures["flusher"] = workers.get("flusher")
+    figures["personas"] = workers.get("personas")
+    figures["workers"] = workers
+    figures["backpressure"] = bool(health and health["backpressure"])
+    writer = shop.pipeline.replay_writer
+    figures["replay"] = writer.stats.snapshot() if writer is not None else None
+    try:
+        figures["stream"] = await shop.pipeline.buffer.lag("flusher")
+    except Exception:  # Redis down: the dashboard says so instead of failing
+        figures["stream"] = None
+    return figures
+
+
+async def overview_snapshot(shop: Services) -> dict[str, Any]:
+    """Everything the overview shows; also pushed over /admin every ~2 s."""
+    now = datetime.now(UTC)
+    reads = shop.admin.dashboard
+    active = await reads.sessions_since(now - ACTIVE_WINDOW)
+    return {
+        "at": now.isoformat(),
+        "active": {"shoppers": len({s["vid"] for s in active}), "sessions": len(active)},
+        "personas_now": persona_counts(active),
+        "last_24h": await _day_figures(shop, now),
+        "pipeline": await pipeline_figures(shop),
+    }
