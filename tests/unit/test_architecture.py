@@ -142,6 +142,22 @@ def test_python_imports_only_downwards() -> None:
     assert upward(python_graph(), PY_LAYERS) == []
 
 
+def test_the_socket_edge_goes_through_the_application_layer_not_the_web_one() -> None:
+    # Same layer, but the sockets must not borrow HTTP handlers' code: what both need is a
+    # service (server/services).
+    graph = python_graph()
+    assert (
+        sorted(
+            f"{source} imports {target}"
+            for source, targets in graph.items()
+            if source.startswith("server.sockets")
+            for target in targets
+            if target.startswith("server.web")
+        )
+        == []
+    )
+
+
 # ---- client/src: ES modules ------------------------------------------------------------
 
 CLIENT = ROOT / "client" / "src"
