@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from personas_engine.train import ensure_model
 from server.adapters.embedded_valkey import free_port
 from server.settings import REPO_ROOT
 from tests.support.live_server import ServerProcess, wait_healthy
@@ -56,6 +57,11 @@ def server_env(var_dir: Path, redis_url: str, prefix: str, **extra: str) -> dict
 
 
 async def start_server(env: dict[str, str], log_path: Path) -> ServerProcess:
+    # Train the persona model here, once, if the models folder has none: a server that has
+    # to train it first (about a minute on this machine) would not answer /healthz in time.
+    models = env.get("VITRINE_PATHS__MODELS_DIR")
+    if models:
+        await asyncio.to_thread(ensure_model, Path(models))
     server = ServerProcess(env, log_path)
     try:
         await server.start()
