@@ -13,6 +13,19 @@ VID_COOKIE = "vid"
 VID_MAX_AGE = 400 * 86_400  # browsers cap cookie lifetimes at 400 days
 
 
+def cookie_from_header(header: str | None, name: str) -> str | None:
+    """One cookie's value from a raw Cookie header; a missing or malformed header is None."""
+    if not header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # a malformed header is just "no such cookie"
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
 def new_id() -> str:
     """Return a random URL-safe id of 22 characters."""
     return secrets.token_urlsafe(16)
@@ -40,15 +53,7 @@ class VisitorIdentity:
 
     def vid_from_cookie_header(self, header: str | None) -> str | None:
         """Read the visitor id from a raw Cookie header (the Socket.IO handshake)."""
-        if not header:
-            return None
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(header)
-        except Exception:  # a malformed header is just "no visitor"
-            return None
-        morsel = jar.get(VID_COOKIE)
-        return self.unsign(morsel.value) if morsel else None
+        return self.unsign(cookie_from_header(header, VID_COOKIE))
 
     def csrf_token(self, vid: str) -> str:
         return hmac.new(self._csrf_key, vid.encode(), hashlib.sha256).hexdigest()[:40]

@@ -10,7 +10,6 @@ pure rule in server/domain/consent.py; each edge only reads its own headers and 
 from __future__ import annotations
 
 import time
-from http.cookies import SimpleCookie
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,6 +25,7 @@ from server.domain.consent import (
     decide,
     signal_declines,
 )
+from server.services.identity import cookie_from_header
 
 REVOCATION_CHECK_S = 2.0  # an open /track connection rechecks the visitor's flag this often
 
@@ -69,14 +69,8 @@ class ConsentGate:
         self.store = store
 
     async def at_connect(self, environ: dict[str, Any], vid: str) -> Consent:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(environ.get("HTTP_COOKIE") or "")
-        except Exception:  # a malformed header is just "no choice"
-            jar = SimpleCookie()
-        morsel = jar.get(CONSENT_COOKIE)
         return await self.resolver.resolve(
-            vid, morsel.value if morsel is not None else None,
+            vid, cookie_from_header(environ.get("HTTP_COOKIE"), CONSENT_COOKIE),
             environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC"),
         )  # fmt: skip
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
@@ -22,6 +21,7 @@ from server.adapters.audit_store import REPLAY_WATCH
 from server.container import Services
 from server.domain.events import ID_PATTERN
 from server.domain.rooms import ADMIN_NAMESPACE, HEATMAP_ROOM, OVERVIEW_ROOM, replay_room
+from server.services.identity import cookie_from_header
 from server.services.monitoring import overview_snapshot
 from server.workers.replay_writer import ReplayWriter
 
@@ -33,21 +33,12 @@ OVERVIEW_EVERY_S = 2.0
 
 def admin_from_cookie(app: Quart, cookie_header: str | None) -> dict[str, str] | None:
     """Read the logged-in admin from a raw Cookie header, as Quart's session would."""
-    if not cookie_header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(cookie_header)
-    except Exception:  # a malformed header is just "not logged in"
-        return None
-    morsel = jar.get(app.config["SESSION_COOKIE_NAME"])
+    value = cookie_from_header(cookie_header, app.config["SESSION_COOKIE_NAME"])
     serializer = app.session_interface.get_signing_serializer(app)
-    if morsel is None or serializer is None:
+    if value is None or serializer is None:
         return None
     try:
-        data = serializer.loads(
-            morsel.value, max_age=int(app.permanent_session_lifetime.total_seconds())
-        )
+        data = serializer.loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()))
     except BadSignature:  # also covers an expired signature
         return None
     admin = data.get("admin") if isinstance(data, dict) else None
