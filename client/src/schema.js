@@ -7,7 +7,7 @@
 
 export const SCHEMA_VERSION = 1;
 export const EVENT_KINDS = ["page", "move", "click", "scroll", "vis", "hover", "cart", "search", "sort", "filter"];
-export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}};
+export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat", "sort", "sale", "hov"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid", "pt"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}};
 export const BATCH_FIELDS = ["v", "vid", "sid", "pvid", "seq", "t0", "path", "events"];
 export const SORTS = ["price_asc", "price_desc", "discount", "popular", "newest"];
 export const HOVER_TAGS = ["price", "discount", "product", "tutorial"];
@@ -15,6 +15,7 @@ export const CART_OPS = ["add", "update", "remove", "checkout", "coupon", "order
 export const FILTERS = ["on-sale", "category"];
 export const DEVICE_CLASSES = ["mobile", "tablet", "desktop"];
 export const VISIBILITY_STATES = ["visible", "hidden"];
+export const POINTER_TYPES = ["mouse", "touch", "pen"];
 export const PERSONAS = ["explorer", "hurried", "bargain_hunter"];
 export const UNKNOWN_PERSONA = "unknown";
 export const ACK_ERRORS = ["invalid_json", "too_large", "invalid_batch", "invalid_event", "unknown_kind", "too_many_events", "forbidden_visitor", "rate_limited", "unavailable", "busy", "no_consent"];
@@ -91,6 +92,10 @@ const FIELD_CHECKS = {
   q: intIn(0, MAX_QUANTITY),
   n: intIn(0, MAX_SEARCH_LENGTH),
   f: oneOf(FILTERS),
+  sort: oneOf(SORTS),
+  sale: intIn(0, 1),
+  hov: intIn(0, 1),
+  pt: oneOf(POINTER_TYPES),
 };
 
 const V_CHECKS = { sort: oneOf(SORTS), filter: isCategory };

@@ -31,7 +31,7 @@ test("the constants agree with docs/events.md", () => {
   assert.deepEqual(kinds, schema.EVENT_KINDS);
   const codes = DOC.slice(DOC.indexOf("## Acks and errors")).match(/`([a-z_]+)`/g).map((c) => c.slice(1, -1)).filter((c) => c !== "ok" && c !== "seq" && c !== "error");
   assert.deepEqual(codes.filter((c) => !["true", "false"].includes(c)), schema.ACK_ERRORS);
-  for (const list of [schema.SORTS, schema.HOVER_TAGS, schema.CART_OPS]) {
+  for (const list of [schema.SORTS, schema.HOVER_TAGS, schema.CART_OPS, schema.POINTER_TYPES]) {
     assert.ok(DOC.includes(list.map((item) => `\`${item}\``).join("/")), list.join("/"));
   }
 });
@@ -83,4 +83,20 @@ test("validateBatch checks the envelope, the event count and the byte size", () 
   const title = "é".repeat(200);
   const page = { k: "page", t: 0, path: "/", title, ref: "", vw: 1, vh: 1, dh: 1, dev: "mobile" };
   assert.equal(schema.validateBatch({ ...batch, events: Array(500).fill({ ...page, title: "€".repeat(200) }) }), "too_large");
+});
+
+test("the touch-era optional fields: page sort / sale / hov, click pt", () => {
+  const page = { k: "page", t: 0, path: "/catalog", title: "", ref: "", vw: 390, vh: 844, dh: 3000, dev: "mobile" };
+  const click = { k: "click", t: 5, x: 1, y: 2, a: "#main", rx: 0.5, ry: 0.5 };
+  assert.deepEqual(schema.POINTER_TYPES, ["mouse", "touch", "pen"]);
+  for (const fields of [{ sort: "discount" }, { sale: 1 }, { sale: 0 }, { hov: 0 }, { hov: 1 }, { sort: "price_asc", sale: 1, hov: 0, cat: "shoes" }]) {
+    assert.equal(schema.validateEvent({ ...page, ...fields }), null, JSON.stringify(fields));
+  }
+  for (const pt of schema.POINTER_TYPES) assert.equal(schema.validateEvent({ ...click, pt }), null, pt);
+  for (const fields of [{ sort: "cheapest" }, { sort: 1 }, { sale: 2 }, { sale: true }, { sale: "1" }, { hov: 2 }, { hov: -1 }, { hov: 0.5 }, { pt: "mouse" }]) {
+    assert.equal(schema.validateEvent({ ...page, ...fields }), "invalid_event", JSON.stringify(fields));
+  }
+  for (const pt of ["", "finger", "Touch", 1, null]) assert.equal(schema.validateEvent({ ...click, pt }), "invalid_event", String(pt));
+  assert.equal(schema.validateEvent({ ...click, hov: 1 }), "invalid_event");
+  assert.equal(schema.validateEvent({ k: "move", t: 0, x: 1, y: 1, pt: "touch" }), "invalid_event");
 });

@@ -23,6 +23,8 @@ CART_OPS = ("add", "update", "remove", "checkout", "coupon", "order")
 FILTERS = ("on-sale", "category")
 DEVICE_CLASSES = ("mobile", "tablet", "desktop")
 VISIBILITY_STATES = ("visible", "hidden")
+# PointerEvent.pointerType of a click (the click event's `pt`).
+POINTER_TYPES = ("mouse", "touch", "pen")
 
 MAX_EVENTS_PER_BATCH = 500
 MAX_BATCH_BYTES = 262_144

@@ -80,12 +80,22 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
             "dh": _int_in(1, schema.MAX_COORDINATE),
             "dev": _one_of(schema.DEVICE_CLASSES),
         },
-        {"pid": _PRODUCT, "cat": _matches(schema.SLUG_PATTERN)},
+        {
+            "pid": _PRODUCT,
+            "cat": _matches(schema.SLUG_PATTERN),
+            "sort": _one_of(schema.SORTS),  # the sort /catalog was opened at (URL query)
+            "sale": _int_in(0, 1),  # 1: /catalog was opened with on_sale=1 (only 1 is sent)
+            "hov": _int_in(0, 1),  # matchMedia("(hover: hover)"): the device can hover
+        },
     ),
     "move": ({"x": _COORD, "y": _COORD}, {}),
     "click": (
         {"x": _COORD, "y": _COORD, "a": _ANCHOR, "rx": _FRACTION, "ry": _FRACTION},
-        {"act": _matches(schema.SLUG_PATTERN), "pid": _PRODUCT},
+        {
+            "act": _matches(schema.SLUG_PATTERN),
+            "pid": _PRODUCT,
+            "pt": _one_of(schema.POINTER_TYPES),
+        },
     ),
     "scroll": ({"y": _COORD, "d": _FRACTION}, {}),
     "vis": (

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from personas_engine.vocabulary import PERSONAS, UNKNOWN
 from server.domain import events
 from server.domain.heatmap import viewport_class
@@ -14,6 +16,8 @@ from server.pipeline.batch_schema import (
     EVENT_FIELDS,
     REJECTION_CODES,
     RETRYABLE_CODES,
+    BatchRejected,
+    validate_batch,
 )
 from server.settings import REPO_ROOT
 
@@ -34,7 +38,7 @@ def test_vocabularies_agree() -> None:
     js = js_constants()
     assert js["SCHEMA_VERSION"] == events.SCHEMA_VERSION
     for name in ("EVENT_KINDS", "SORTS", "HOVER_TAGS", "CART_OPS", "FILTERS", "DEVICE_CLASSES",
-                 "VISIBILITY_STATES"):  # fmt: skip
+                 "VISIBILITY_STATES", "POINTER_TYPES"):  # fmt: skip
         assert tuple(js[name]) == getattr(events, name), name
     assert tuple(js["PERSONAS"]) == PERSONAS and js["UNKNOWN_PERSONA"] == UNKNOWN
     assert tuple(js["ACK_ERRORS"]) == REJECTION_CODES
@@ -61,3 +65,46 @@ def test_event_fields_agree() -> None:
     for kind, (required, optional) in EVENT_FIELDS.items():
         assert js[kind]["required"] == list(required), kind
         assert js[kind]["optional"] == list(optional), kind
+
+
+def _batch(*events_: dict[str, Any]) -> dict[str, Any]:
+    return {"v": 1, "vid": "visitor_12345678", "sid": "session_1234", "pvid": "pv_123456789",
+            "seq": 0, "t0": 1_700_000_000_000, "path": "/catalog", "events": list(events_)}  # fmt: skip
+
+
+PAGE = {"k": "page", "t": 0, "path": "/catalog", "title": "", "ref": "", "vw": 390, "vh": 844,
+        "dh": 3000, "dev": "mobile"}  # fmt: skip
+CLICK = {"k": "click", "t": 5, "x": 1, "y": 2, "a": "#main", "rx": 0.5, "ry": 0.5}
+
+
+def test_the_server_accepts_the_touch_fields_the_tracker_sends() -> None:
+    """Page `sort`/`sale`/`hov` and click `pt` (optional; schema v1 unchanged) pass, are kept."""
+    page = {**PAGE, "sort": "discount", "sale": 1, "hov": 0, "cat": "shoes"}
+    clicks = [{**CLICK, "pt": pt, "t": 5 + i} for i, pt in enumerate(events.POINTER_TYPES)]
+    clean = validate_batch(_batch(page, *clicks), "visitor_12345678")
+    assert clean["events"][0] == page
+    assert [e["pt"] for e in clean["events"][1:]] == ["mouse", "touch", "pen"]
+    for fields in ({"sale": 0}, {"hov": 1}, {"sort": "price_asc"}):
+        validate_batch(_batch({**PAGE, **fields}), "visitor_12345678")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {**PAGE, "sort": "cheapest"},
+        {**PAGE, "sale": 2},
+        {**PAGE, "sale": True},
+        {**PAGE, "sale": "1"},
+        {**PAGE, "hov": 0.5},
+        {**PAGE, "hov": -1},
+        {**PAGE, "pt": "touch"},
+        {**CLICK, "pt": "finger"},
+        {**CLICK, "pt": ""},
+        {**CLICK, "hov": 0},
+        {"k": "move", "t": 0, "x": 1, "y": 1, "pt": "touch"},
+    ],
+)
+def test_the_server_rejects_bad_touch_fields(event: dict[str, Any]) -> None:
+    with pytest.raises(BatchRejected) as caught:
+        validate_batch(_batch(event), "visitor_12345678")
+    assert caught.value.code == "invalid_event"
