@@ -18,7 +18,9 @@ import {
   MAX_VIEWPORT,
   MIN_HOVER_MS,
   MOBILE_MAX_WIDTH,
+  POINTER_TYPES,
   SCHEMA_VERSION,
+  SORTS,
   TABLET_MAX_WIDTH,
   isAction,
   isCategory,
@@ -37,6 +39,9 @@ export const FLUSH_INTERVAL_MS = 1000;
 export const FLUSH_AT_EVENTS = 50;
 export const PVID_LENGTH = 22;
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// Pointers whose path and resting place mean something: a finger dragging the page is
+// not a pointer path, and a finger never rests over an element without touching it.
+export const PATH_POINTER_TYPES = ["mouse", "pen"];
 
 const trackers = new WeakMap(); // public api -> internal begin(explicit)
 const byWindow = new WeakMap(); // window -> its tracker: one per page, never two
@@ -138,6 +143,8 @@ function createTracker(options) {
   let activeMs = 0;
   let hover = null;
   let lastMove = null;
+  let lastPointerType = null; // pointerType of the last pointerdown (for clicks that carry none)
+  let canHover = true; // false when matchMedia("(hover: hover)") says the device cannot hover
 
   function noteError(error) {
     stats.errors += 1;
@@ -322,8 +329,22 @@ function createTracker(options) {
     endHover();
   }
 
+  const isPathPointer = (event) => PATH_POINTER_TYPES.includes(event.pointerType);
+
   function onPointerMove(event) {
+    if (!isPathPointer(event)) return; // a finger drag (or an unknown pointer) is no pointer path
     moves.push([coord(event.pageX), coord(event.pageY)]);
+  }
+
+  function onPointerDown(event) {
+    if (POINTER_TYPES.includes(event.pointerType)) lastPointerType = event.pointerType;
+  }
+
+  // The click's own pointerType (Chromium and Firefox clicks are PointerEvents); else the
+  // last pointerdown's (browsers whose click is a MouseEvent); none for a keyboard activation.
+  function clickPointerType(event, keyboard) {
+    if (POINTER_TYPES.includes(event.pointerType)) return event.pointerType;
+    return keyboard ? null : lastPointerType;
   }
 
   function onClick(event) {
@@ -331,7 +352,8 @@ function createTracker(options) {
     if (!anchor) return;
     const rect = anchor.element.getBoundingClientRect ? anchor.element.getBoundingClientRect() : null;
     let { pageX, pageY, clientX, clientY } = event;
-    if (event.detail === 0 && !pageX && !pageY && rect) {
+    const keyboard = event.detail === 0 && !pageX && !pageY;
+    if (keyboard && rect) {
       // Keyboard activation has no pointer position: use the anchor's centre.
       clientX = rect.left + rect.width / 2;
       clientY = rect.top + rect.height / 2;
@@ -344,10 +366,15 @@ function createTracker(options) {
     if (isAction(act)) fields.act = act;
     const pid = closestAttribute(event.target, "data-product-id");
     if (isProductId(pid)) fields.pid = pid;
+    const pt = clickPointerType(event, keyboard);
+    if (pt) fields.pt = pt;
     record("click", fields);
   }
 
   function onPointerOver(event) {
+    // No hover on a device that cannot hover (the compatibility mouse events after a tap
+    // are not lingering), and none from a finger or an unknown pointer anywhere.
+    if (!canHover || !isPathPointer(event)) return;
     const target = hoverTarget(event.target);
     if (hover && target && target.element === hover.element) return;
     endHover();
@@ -363,6 +390,7 @@ function createTracker(options) {
   }
 
   function onPointerOut(event) {
+    if (!isPathPointer(event)) return; // a lifted finger does not end a mouse hover
     if (!event.relatedTarget) endHover(); // the pointer left the window
   }
 
@@ -431,6 +459,7 @@ function createTracker(options) {
 
   const listeners = [
     [doc, "pointermove", onPointerMove, { capture: true, passive: true }],
+    [doc, "pointerdown", onPointerDown, { capture: true, passive: true }],
     [doc, "click", onClick, { capture: true, passive: true }],
     [doc, "pointerover", onPointerOver, { capture: true, passive: true }],
     [doc, "pointerout", onPointerOut, { capture: true, passive: true }],
@@ -461,6 +490,13 @@ function createTracker(options) {
     }
   }
 
+  // 1 / 0 from matchMedia("(hover: hover)"); null when the window has no matchMedia.
+  function hoverCapability() {
+    if (typeof win.matchMedia !== "function") return null;
+    const query = win.matchMedia("(hover: hover)");
+    return query && query.matches ? 1 : 0;
+  }
+
   function pageFields() {
     const vw = clampInt(win.innerWidth, 1, MAX_VIEWPORT);
     const vh = clampInt(win.innerHeight, 1, MAX_VIEWPORT);
@@ -480,9 +516,16 @@ function createTracker(options) {
       if (isProductId(pid)) fields.pid = pid;
       if (isCategory(cat)) fields.cat = cat;
     } else if (path === "/catalog") {
-      const cat = new URLSearchParams((win.location && win.location.search) || "").get("category");
+      // The listing's state as the page was opened (a Deals link, a shared sorted URL…).
+      const query = new URLSearchParams((win.location && win.location.search) || "");
+      const cat = query.get("category");
       if (isCategory(cat)) fields.cat = cat;
+      const sort = query.get("sort");
+      if (SORTS.includes(sort)) fields.sort = sort;
+      if (query.get("on_sale") === "1") fields.sale = 1;
     }
+    const hov = hoverCapability();
+    if (hov !== null) fields.hov = hov;
     return fields;
   }
 
@@ -532,7 +575,9 @@ function createTracker(options) {
     attach();
     if (!pageSent) {
       pageSent = true;
-      record("page", pageFields());
+      const fields = pageFields();
+      canHover = fields.hov !== 0;
+      record("page", fields);
     }
     return true;
   }

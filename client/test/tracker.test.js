@@ -7,10 +7,19 @@ import { fakeClock, fakeDocument, fakeWindow, h, nosyElement, ORIGIN, SID, VID }
 
 const T0 = 1_700_000_000_000;
 
-function setup({ path = "/", search = "", navigator = {}, metas = {}, width, height, docOptions = {}, emit } = {}) {
+// `hover`: true / false gives the window a matchMedia whose "(hover: hover)" matches or
+// not (a desktop / a phone); left out, the window has no matchMedia at all.
+function setup({ path = "/", search = "", navigator = {}, metas = {}, width, height, docOptions = {}, emit, hover } = {}) {
   const clock = fakeClock(T0);
   const doc = fakeDocument({ metas, ...docOptions });
   const win = fakeWindow({ clock, path, search, navigator, width, height, document: doc });
+  if (hover !== undefined) {
+    win.mediaQueries = [];
+    win.matchMedia = (query) => {
+      win.mediaQueries.push(query);
+      return { media: query, matches: query === "(hover: hover)" ? hover : false };
+    };
+  }
   const batches = [];
   const calls = [];
   const record = emit ?? ((batch, options) => {
@@ -138,7 +147,7 @@ test("seq increments per batch and t is milliseconds since t0", () => {
 test("pointer moves are sampled at most 20 Hz, only while moving, keeping the last position", () => {
   const { clock, doc, kinds } = setup();
   for (let i = 0; i < 100; i += 1) {
-    doc.dispatch("pointermove", { pageX: 10 + i * 3.4, pageY: 500.6, clientX: 0, clientY: 0 });
+    doc.dispatch("pointermove", { pointerType: "mouse", pageX: 10 + i * 3.4, pageY: 500.6, clientX: 0, clientY: 0 });
     clock.advance(10);
   }
   clock.advance(5000);
@@ -149,7 +158,7 @@ test("pointer moves are sampled at most 20 Hz, only while moving, keeping the la
   assert.deepEqual(moves.at(-1), { k: "move", t: moves.at(-1).t, x: Math.round(10 + 99 * 3.4), y: 501 });
   assert.ok(moves.at(-1).t <= 1000, "nothing recorded once the pointer rests");
   const before = kinds("move").length;
-  doc.dispatch("pointermove", { pageX: 347, pageY: 501 }); // same spot as the last sample
+  doc.dispatch("pointermove", { pointerType: "mouse", pageX: 347, pageY: 501 }); // same spot as the last sample
   clock.advance(2000);
   assert.equal(kinds("move").length, before, "an unchanged position is not repeated");
 });
@@ -164,7 +173,7 @@ for (const [name, navigator, metas] of [
     const { clock, doc, win, tracker, batches } = setup({ navigator, metas });
     assert.equal(tracker.running, false);
     assert.equal(doc.totalListeners() + win.totalListeners(), 0, "no listeners attached");
-    doc.dispatch("pointermove", { pageX: 1, pageY: 1 });
+    doc.dispatch("pointermove", { pointerType: "mouse", pageX: 1, pageY: 1 });
     doc.dispatch("vitrine:cart", { detail: { op: "add" } });
     clock.advance(5000);
     assert.equal(tracker.flush(), 0);
@@ -223,21 +232,21 @@ test("hovers on tagged elements count only from 100 ms, with the duration emitte
   const plain = h("div");
   h("main", {}, cardEl, plain);
   const { clock, doc, kinds } = setup();
-  doc.dispatch("pointerover", { target: price });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
   clock.advance(99);
-  doc.dispatch("pointerover", { target: plain });
-  doc.dispatch("pointerover", { target: price });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: plain });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
   clock.advance(150);
-  doc.dispatch("pointerover", { target: price }); // same element: still the same hover
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price }); // same element: still the same hover
   clock.advance(50);
-  doc.dispatch("pointerover", { target: plain });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: plain });
   clock.advance(1000);
   assert.deepEqual(kinds("hover").map(({ t, ...rest }) => rest), [
     { k: "hover", a: '[data-product-id="p012"] [data-price="19.99"]', tag: "price", ms: 200, pid: "p012" },
   ]);
-  doc.dispatch("pointerover", { target: cardEl });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: cardEl });
   clock.advance(700_000);
-  doc.dispatch("pointerout", { target: cardEl, relatedTarget: null }); // left the window
+  doc.dispatch("pointerout", { pointerType: "mouse", target: cardEl, relatedTarget: null }); // left the window
   clock.advance(1000);
   assert.deepEqual(kinds("hover").at(-1).ms, 600_000);
   assert.equal(kinds("hover").at(-1).tag, "product");
@@ -308,7 +317,7 @@ test("visibility changes report visible time and flush the tail for the beacon",
   const price = h("span", { "data-price": "5.00" });
   const { clock, doc, kinds, calls, batches } = setup();
   clock.advance(2800);
-  doc.dispatch("pointerover", { target: price });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
   clock.advance(200);
   doc.visibilityState = "hidden";
   doc.dispatch("visibilitychange");
@@ -330,10 +339,10 @@ test("pagehide flushes buffered events, pending hover and moves with the unload 
   const price = h("span", { "data-price": "5.00" });
   const { clock, doc, win, calls, kinds } = setup();
   clock.advance(1000);
-  doc.dispatch("pointerover", { target: price });
-  doc.dispatch("pointermove", { pageX: 5, pageY: 5 });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
+  doc.dispatch("pointermove", { pointerType: "mouse", pageX: 5, pageY: 5 });
   clock.advance(10);
-  doc.dispatch("pointermove", { pageX: 9, pageY: 9 });
+  doc.dispatch("pointermove", { pointerType: "mouse", pageX: 9, pageY: 9 });
   clock.advance(200);
   win.dispatch("pagehide");
   assert.deepEqual(calls.at(-1), { unload: true });
@@ -355,7 +364,7 @@ test("no exception escapes to the page: failures are counted", () => {
   assert.doesNotThrow(() => {
     doc.dispatch("click", { target: broken, pageX: 1, pageY: 1 });
     doc.dispatch("click", { target: null });
-    doc.dispatch("pointerover", { target: { nodeType: 1, tagName: 5 } });
+    doc.dispatch("pointerover", { pointerType: "mouse", target: { nodeType: 1, tagName: 5 } });
     doc.dispatch("vitrine:catalog", { detail: null });
     doc.dispatch("vitrine:cart", { detail: { get op() { throw new Error("hostile getter"); } } });
     clock.advance(1000);
@@ -377,8 +386,8 @@ test("input values and text content are never read", () => {
   const { clock, doc } = setup({ path: "/cart" });
   for (const target of [input, text]) {
     doc.dispatch("click", { target, pageX: 1, pageY: 2, clientX: 1, clientY: 2, detail: 1 });
-    doc.dispatch("pointerover", { target });
-    doc.dispatch("pointermove", { target, pageX: 3, pageY: 4 });
+    doc.dispatch("pointerover", { pointerType: "mouse", target });
+    doc.dispatch("pointermove", { pointerType: "mouse", target, pageX: 3, pageY: 4 });
   }
   clock.advance(1000);
   assert.deepEqual(reads, []);
@@ -390,9 +399,9 @@ test("every event and batch produced passes the schema", () => {
   h("main", { id: "main" }, h("article", { "data-product-id": "p044", "data-category": "kitchen" }, price), button);
   const { clock, doc, win, batches } = setup({ path: "/catalog", search: "?category=kitchen" });
   for (let i = 0; i < 300; i += 1) {
-    doc.dispatch("pointermove", { pageX: i * 7, pageY: i * 3 });
+    doc.dispatch("pointermove", { pointerType: "mouse", pageX: i * 7, pageY: i * 3 });
     if (i % 10 === 0) doc.dispatch("click", { target: i % 20 ? button : price, pageX: i, pageY: i, clientX: i, clientY: i, detail: 1 });
-    if (i % 15 === 0) doc.dispatch("pointerover", { target: i % 30 ? price : button });
+    if (i % 15 === 0) doc.dispatch("pointerover", { pointerType: "mouse", target: i % 30 ? price : button });
     win.scrollY = i * 5;
     win.dispatch("scroll");
     clock.advance(17);
@@ -413,4 +422,183 @@ test("stop detaches every listener and sends what was buffered", () => {
   assert.equal(tracker.running, false);
   doc.dispatch("vitrine:cart", { detail: { op: "add" } });
   assert.equal(tracker.flush(), 0);
+});
+
+// ------------------------------------------------------------------ touch screens
+
+test("a catalog page opened sorted or on sale says so: sort from the query, sale 1 for on_sale=1", () => {
+  const opened = setup({ path: "/catalog", search: "?on_sale=1&sort=discount&category=shoes" });
+  opened.clock.advance(1000);
+  const [page] = opened.kinds("page");
+  assert.equal(page.sort, "discount");
+  assert.equal(page.sale, 1);
+  assert.equal(page.cat, "shoes");
+  assert.equal(validateEvent(page), null);
+  for (const sort of ["price_asc", "price_desc", "popular", "newest"]) {
+    const other = setup({ path: "/catalog", search: `?sort=${sort}` });
+    other.clock.advance(1000);
+    assert.equal(other.kinds("page")[0].sort, sort);
+    assert.equal(other.kinds("page")[0].sale, undefined);
+  }
+});
+
+test("an unknown sort, on_sale other than 1, or another path gives neither sort nor sale", () => {
+  for (const [path, search] of [
+    ["/catalog", "?sort=cheapest&on_sale=0"],
+    ["/catalog", "?sort=&on_sale=true"],
+    ["/catalog", "?on_sale=yes"],
+    ["/catalog", ""],
+    ["/product/p012", "?sort=discount&on_sale=1"],
+    ["/", "?sort=discount&on_sale=1"],
+  ]) {
+    const { clock, kinds } = setup({ path, search });
+    clock.advance(1000);
+    const [page] = kinds("page");
+    assert.equal(page.sort, undefined, `${path}${search}`);
+    assert.equal(page.sale, undefined, `${path}${search}`);
+    assert.equal(validateEvent(page), null);
+  }
+});
+
+test("every page says whether the device can hover: hov from matchMedia(\"(hover: hover)\")", () => {
+  const desktop = setup({ path: "/product/p012", hover: true });
+  const phone = setup({ path: "/", hover: false, width: 390 });
+  const none = setup({ path: "/" });
+  for (const run of [desktop, phone, none]) run.clock.advance(1000);
+  assert.equal(desktop.kinds("page")[0].hov, 1);
+  assert.deepEqual(desktop.win.mediaQueries, ["(hover: hover)"]);
+  assert.equal(phone.kinds("page")[0].hov, 0);
+  assert.equal(phone.kinds("page")[0].dev, "mobile");
+  assert.equal("hov" in none.kinds("page")[0], false, "no matchMedia: no hov");
+  for (const run of [desktop, phone]) assert.equal(validateEvent(run.kinds("page")[0]), null);
+});
+
+test("a finger's pointermove is no pointer path: touch moves record nothing, mouse and pen do", () => {
+  const { clock, doc, kinds } = setup({ hover: false });
+  for (let i = 0; i < 10; i += 1) {
+    doc.dispatch("pointermove", { pointerType: "touch", pageX: 100, pageY: 600 - i * 40 });
+    clock.advance(60);
+  }
+  doc.dispatch("pointermove", { pageX: 5, pageY: 5 }); // no pointerType: not known to be a pointer
+  doc.dispatch("pointermove", { pointerType: "", pageX: 6, pageY: 6 });
+  clock.advance(1000);
+  assert.deepEqual(kinds("move"), []);
+  doc.dispatch("pointermove", { pointerType: "mouse", pageX: 10, pageY: 20 });
+  clock.advance(60);
+  doc.dispatch("pointermove", { pointerType: "pen", pageX: 30, pageY: 40 });
+  clock.advance(1000);
+  assert.deepEqual(kinds("move").map(({ x, y }) => [x, y]), [[10, 20], [30, 40]]);
+});
+
+test("a finger's pointerover is no hover, and a finger lifting does not end a mouse hover", () => {
+  const price = h("span", { "data-price": "19.99" });
+  const plain = h("div");
+  h("main", {}, h("article", { "data-product-id": "p012" }, price), plain);
+  const { clock, doc, kinds } = setup({ hover: true });
+  doc.dispatch("pointerover", { pointerType: "touch", target: price });
+  clock.advance(2000);
+  doc.dispatch("pointerout", { pointerType: "touch", target: price, relatedTarget: null });
+  doc.dispatch("pointerover", { pointerType: "touch", target: plain });
+  clock.advance(1000);
+  assert.deepEqual(kinds("hover"), [], "touch pointerover starts no hover");
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
+  clock.advance(300);
+  doc.dispatch("pointerover", { pointerType: "touch", target: plain }); // a tap elsewhere
+  doc.dispatch("pointerout", { pointerType: "touch", target: plain, relatedTarget: null });
+  clock.advance(200);
+  doc.dispatch("pointerover", { pointerType: "mouse", target: plain });
+  clock.advance(1000);
+  assert.deepEqual(kinds("hover").map(({ tag, ms }) => [tag, ms]), [["price", 500]]);
+});
+
+test("on a page whose device cannot hover (hov 0) no hover is recorded at all, even from a mouse", () => {
+  const price = h("span", { "data-price": "19.99" });
+  const plain = h("div");
+  h("main", {}, h("article", { "data-product-id": "p012" }, price), plain);
+  const { clock, doc, kinds, tracker } = setup({ hover: false, width: 390 });
+  doc.dispatch("pointerover", { pointerType: "mouse", target: price });
+  clock.advance(5000);
+  doc.dispatch("pointerover", { pointerType: "mouse", target: plain });
+  doc.dispatch("pointerover", { pointerType: "pen", target: price });
+  clock.advance(5000);
+  doc.dispatch("pointerout", { pointerType: "pen", target: price, relatedTarget: null });
+  tracker.stop();
+  assert.equal(kinds("page")[0].hov, 0);
+  assert.deepEqual(kinds("hover"), []);
+  assert.equal(tracker.stats.invalid, 0);
+});
+
+test("a click says which pointer made it: its own pointerType, else the last pointerdown's", () => {
+  const button = h("button", { "data-action": "add-to-cart" });
+  button.rect = { left: 0, top: 0, width: 100, height: 40 };
+  h("main", {}, button);
+  const { clock, doc, kinds } = setup({ hover: false });
+  const at = { target: button, pageX: 50, pageY: 20, clientX: 50, clientY: 20, detail: 1 };
+  doc.dispatch("click", { ...at }); // no pointerdown seen yet, no pointerType: no pt
+  doc.dispatch("click", { ...at, pointerType: "touch" }); // Chromium: the click is a PointerEvent
+  doc.dispatch("click", { ...at, pointerType: "pen" });
+  doc.dispatch("pointerdown", { pointerType: "touch", target: button });
+  doc.dispatch("click", { ...at }); // a MouseEvent click (Safari) after a finger's pointerdown
+  doc.dispatch("click", { ...at, pointerType: "" }); // an empty pointerType: the pointerdown's
+  doc.dispatch("pointerdown", { pointerType: "mouse", target: button });
+  doc.dispatch("click", { ...at, pointerType: "touch" }); // its own type wins
+  doc.dispatch("pointerdown", { pointerType: "stylus-ish", target: button }); // unknown: ignored
+  doc.dispatch("click", { ...at });
+  doc.dispatch("click", { target: button, pageX: 0, pageY: 0, clientX: 0, clientY: 0, detail: 0 }); // keyboard
+  clock.advance(1000);
+  const clicks = kinds("click");
+  assert.deepEqual(clicks.map((click) => click.pt), [undefined, "touch", "pen", "touch", "touch", "touch", "mouse", undefined]);
+  assert.equal("pt" in clicks[0], false);
+  assert.equal("pt" in clicks.at(-1), false, "a keyboard activation names no pointer");
+  for (const click of clicks) assert.equal(validateEvent(click), null);
+});
+
+test("a tap records one click with pt touch and nothing else: no move, no hover", () => {
+  // What Chromium fires for a tap on a touch screen, in order.
+  const link = h("a", { "data-product-id": "p007" });
+  link.rect = { left: 10, top: 200, width: 180, height: 240 };
+  h("main", {}, link);
+  const { clock, doc, kinds, events } = setup({ path: "/catalog", hover: false, width: 390 });
+  const point = { target: link, pageX: 100, pageY: 320, clientX: 100, clientY: 320 };
+  doc.dispatch("pointerover", { ...point, pointerType: "touch" });
+  doc.dispatch("pointerdown", { ...point, pointerType: "touch" });
+  clock.advance(80);
+  doc.dispatch("pointerup", { ...point, pointerType: "touch" });
+  doc.dispatch("mouseover", { ...point }); // compatibility mouse events: not listened to
+  doc.dispatch("mousemove", { ...point });
+  doc.dispatch("click", { ...point, pointerType: "touch", detail: 1 });
+  doc.dispatch("pointerout", { ...point, pointerType: "touch", relatedTarget: null });
+  clock.advance(3000);
+  assert.deepEqual(events().map((event) => event.k), ["page", "click"]);
+  assert.deepEqual(kinds("click").map(({ t, ...rest }) => rest), [
+    { k: "click", x: 100, y: 320, a: '[data-product-id="p007"]', rx: 0.5, ry: 0.5, pid: "p007", pt: "touch" },
+  ]);
+});
+
+test("a swipe records scroll events only; a long press with no click records nothing", () => {
+  const card = h("a", { "data-product-id": "p007" });
+  card.rect = { left: 10, top: 200, width: 180, height: 240 };
+  h("main", {}, card);
+  const { clock, doc, win, events } = setup({ path: "/catalog", hover: false, width: 390, height: 844, docOptions: { height: 4000 } });
+  // Swipe: the finger drags up, the page scrolls; the browser cancels the pointer once it scrolls.
+  doc.dispatch("pointerover", { target: card, pointerType: "touch" });
+  doc.dispatch("pointerdown", { target: card, pointerType: "touch" });
+  for (let i = 1; i <= 20; i += 1) {
+    doc.dispatch("pointermove", { target: card, pointerType: "touch", pageX: 195, pageY: 600 - i * 30 + win.scrollY });
+    win.scrollY = i * 35;
+    win.dispatch("scroll");
+    clock.advance(16);
+  }
+  doc.dispatch("pointercancel", { target: card, pointerType: "touch" });
+  clock.advance(2000);
+  assert.deepEqual([...new Set(events().map((event) => event.k))], ["page", "scroll"]);
+  assert.equal(events().at(-1).y, 700);
+  // Long press on a phone: pointerdown, held, contextmenu, no click.
+  const before = events().length;
+  doc.dispatch("pointerdown", { target: card, pointerType: "touch" });
+  clock.advance(900);
+  doc.dispatch("contextmenu", { target: card, pointerType: "touch" });
+  doc.dispatch("pointerup", { target: card, pointerType: "touch" });
+  clock.advance(2000);
+  assert.equal(events().length, before);
 });
