@@ -238,7 +238,7 @@ def test_the_summary_describes_behaviour_in_plain_words() -> None:
         "viewed 7 products in 3 categories",
         "spent 42 s per product on average",
         "sorted by discount twice",
-        "tried a coupon code once",
+        "used the coupon code form once",
         "has added nothing to the cart in 180 s",
         "uses a touch screen",
     ):
