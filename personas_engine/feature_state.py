@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+# Version 1 states (before the touch fields) still load: every field added since has a default.
+READABLE_VERSIONS: Final = (1, 2)
 # "Not yet / never" for the time-to-X features: later than any real value (those are capped
 # here too), so "slower" and "not at all" lie on the same side of the scale for the model.
 NOT_YET_S: Final = 600.0
@@ -20,7 +22,10 @@ SCROLL_GAP_MS: Final = 2_000
 HESITATION_MS: Final = 1_000  # a click after this long without any event is a hesitant click
 MAX_DWELL_MS: Final = 300_000  # a page left open longer than this was abandoned, not read
 MAX_TRACKED_PAGES: Final = 64
-DEFAULT_MIN_EVIDENCE: Final = 4.0
+SCROLL_STOP_MS: Final = 1_500  # a pause this long after scrolling is a stop to look
+REVERSAL_PX: Final = 150  # each leg of a scroll reversal (down, then back up) is at least this
+MAX_TAP_GAP_MS: Final = 60_000  # a longer pause between two clicks counts as this long
+DEFAULT_MIN_EVIDENCE: Final = 6.0
 
 
 @dataclass
@@ -34,6 +39,9 @@ class PageState:
     pid: str = ""
     last_seq: int = -1
     last_t: int = -1  # ms since t0 of the latest event
+    last_act: int = -1  # ms since t0 of the latest event that is not a pointer move
+    last_kind: str = ""  # its kind
+    hover: bool = True  # the page's pointer can hover (False on a touch screen)
     depth: float = 0.0
     milestones: int = 0  # depth quartiles already credited as evidence
     mx: float = 0.0
@@ -44,6 +52,9 @@ class PageState:
     slen: float = 0.0  # open pointer segment: where it started and its path length
     scy: float = 0.0
     sct: int = -1  # last scroll sample (t = -1: none)
+    sdir: int = 0  # direction of the current scroll leg: 1 down, -1 up
+    sleg: float = 0.0  # its length so far
+    sdown: float = 0.0  # length of the last down leg, while it may still turn into a reversal
 
 
 @dataclass
@@ -61,7 +72,9 @@ class FeatureState:
     sort: str = ""  # the catalog's sort and category as last chosen
     category: str = ""
     current: str = ""  # pvid of the latest page view started
-    touch: bool = False
+    touch: bool = False  # some page view could not hover (a touch screen)
+    trail: list[str] = field(default_factory=list)  # the last two page paths, for back moves
+    last_click: int = -1  # epoch ms of the latest click
     pages: dict[str, PageState] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +85,7 @@ class FeatureState:
         data["counts"] = dict(self.counts)
         data["viewed"] = list(self.viewed)
         data["categories"] = list(self.categories)
+        data["trail"] = list(self.trail)
         data["pages"] = {pvid: dict(vars(page)) for pvid, page in self.pages.items()}
         data["v"] = STATE_VERSION
         return data
@@ -79,13 +93,14 @@ class FeatureState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureState:
         """Rebuild a state from `to_dict()` output."""
-        if data.get("v") != STATE_VERSION:
+        if data.get("v") not in READABLE_VERSIONS:
             raise ValueError(f"unsupported feature state version {data.get('v')!r}")
         fields = {k: v for k, v in data.items() if k not in ("v", "pages")}
         state = cls(**fields)
         state.counts = dict(state.counts)
         state.viewed = list(state.viewed)
         state.categories = list(state.categories)
+        state.trail = list(state.trail)
         state.pages = {pvid: PageState(**page) for pvid, page in data["pages"].items()}
         return state
 

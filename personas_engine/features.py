@@ -18,11 +18,14 @@ from personas_engine.feature_state import (
     HESITATION_MS,
     IDLE_GAP_MS,
     MAX_DWELL_MS,
+    MAX_TAP_GAP_MS,
     MAX_TRACKED_PAGES,
     MOVE_GAP_MS,
     NOT_MEASURED,
     NOT_YET_S,
+    REVERSAL_PX,
     SCROLL_GAP_MS,
+    SCROLL_STOP_MS,
     FeatureState,
     PageState,
     page_kind,
@@ -33,6 +36,7 @@ EVIDENCE_TIME_CAP_S: Final = 60.0
 __all__ = [
     "DEFAULT_MIN_EVIDENCE",
     "FEATURE_NAMES",
+    "HOVER_FEATURES",
     "NOT_MEASURED",
     "NOT_YET_S",
     "FeatureState",
@@ -67,6 +71,8 @@ FEATURE_NAMES: Final = (
     "discount_sorts",
     "other_sorts",
     "on_sale_filters",
+    "on_sale_views",
+    "deal_sorted_views",
     "category_filters",
     "coupon_interactions",
     "searches",
@@ -78,6 +84,11 @@ FEATURE_NAMES: Final = (
     "time_to_first_product_s",
     "checkout_reached",
     "clicks",
+    "tap_gap_s",
+    "scroll_stops",
+    "mean_page_dwell_s",
+    "scroll_reversals",
+    "back_navigations",
     "pages_per_minute",
     "visit_duration_s",
     "events_seen",
@@ -90,6 +101,19 @@ _HOVER_COUNTERS: Final = {
     "product": "product_hovers",
     "tutorial": "tutorial_hovers",
 }
+# Measured by a pointer that can hover: on a touch visit they are "not measured", never 0.
+HOVER_FEATURES: Final = (
+    "price_hovers",
+    "discount_hovers",
+    "discount_hover_s",
+    "product_hovers",
+    "tutorial_hovers",
+    "pointer_speed_px_s",
+    "path_straightness",
+    "hesitation_ratio",
+)
+# A catalog opened at one of these sorts lists the cheapest or most discounted items first.
+_DEAL_SORTS: Final = ("discount", "price_asc")
 _PAGE_COUNTERS: Final = {
     "catalog": "catalog_views",
     "cart": "cart_views",
@@ -145,11 +169,20 @@ def _start_page(state: FeatureState, pvid: str, page: PageState) -> None:
 def _close_page(state: FeatureState, page: PageState, at_abs: int) -> None:
     # The next page view started: the silence since this page's last event was reading time.
     at_abs = min(at_abs, page.start + MAX_DWELL_MS)
-    last_abs = page.start + max(page.last_t, 0)
+    last_abs = page.start + max(page.last_act, 0)
     if at_abs - last_abs > IDLE_GAP_MS:
         state.add("idle_ms", at_abs - last_abs)
+    _note_stop(state, page, at_abs - last_abs)
     page.end = max(page.end, at_abs)
     page.last_t = max(page.last_t, at_abs - page.start)
+
+
+def _note_stop(state: FeatureState, page: PageState, quiet_ms: float) -> None:
+    # Scrolling, then nothing for a while: the shopper stopped to look at what is on screen.
+    # It is what lingering looks like on a phone, and it reads the same with a mouse.
+    if page.last_kind == "scroll" and quiet_ms >= SCROLL_STOP_MS:
+        state.add("scroll_stops")
+        page.last_kind = ""
 
 
 def _evict_oldest(state: FeatureState) -> None:
@@ -170,8 +203,15 @@ def _fold_event(
     state.first_abs = abs_t if state.first_abs < 0 else min(state.first_abs, abs_t)
     state.last_abs = max(state.last_abs, abs_t)
     gap = t - page.last_t if page.last_t >= 0 else t
-    if gap > IDLE_GAP_MS:
-        state.add("idle_ms", gap)
+    if kind != "move":
+        # Silence is measured between actions, not pointer drift, so a resting mouse and a
+        # phone nobody touches both count as still, and "idle" means the same on each.
+        quiet = t - page.last_act if page.last_act >= 0 else t
+        if quiet > IDLE_GAP_MS:
+            state.add("idle_ms", quiet)
+        _note_stop(state, page, quiet)
+        page.last_act = max(page.last_act, t)
+        page.last_kind = kind
     page.last_t = max(page.last_t, t)
     page.end = max(page.end, min(abs_t, page.start + MAX_DWELL_MS))
     handler = _HANDLERS.get(kind)
@@ -187,8 +227,13 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
     page.kind = page_kind(path)
     state.add("page_views")
     state.add("evidence")
-    if str(ev.get("dev", "")) in ("mobile", "tablet"):
+    hov = ev.get("hov")
+    page.hover = hov == 1 if hov is not None else str(ev.get("dev", "")) == "desktop"
+    if page.hover:
+        state.add("hover_pages")
+    else:
         state.touch = True
+    _follow_trail(state, urlsplit(path).path.rstrip("/") or "/")
     vh, dh = float(ev.get("vh", 0) or 0), float(ev.get("dh", 0) or 0)
     if dh > 0:
         # What the first screen shows is already seen; only deeper scrolling is evidence.
@@ -208,9 +253,34 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
         state.first_product = _earliest(state.first_product, at.abs)
     elif page.kind == "checkout":
         state.first_checkout = _earliest(state.first_checkout, at.abs)
+    elif page.kind == "catalog":
+        _open_catalog(state, ev)
     counter = _PAGE_COUNTERS.get(page.kind)
     if counter is not None:
         state.add(counter)
+
+
+def _follow_trail(state: FeatureState, bare_path: str) -> None:
+    # A, B, A: the shopper went back (the back button, or a link to where they were).
+    trail = state.trail
+    if len(trail) == 2 and trail[0] == bare_path and trail[1] != bare_path:
+        state.add("back_navigations")
+    state.trail = [*trail, bare_path][-2:]
+
+
+def _open_catalog(state: FeatureState, ev: Mapping[str, Any]) -> None:
+    # The listing's own state is evidence even when a link chose it (the Deals link lands on
+    # the sale sorted by discount); it is kept apart from using the controls.
+    sort = str(ev.get("sort") or "")
+    if ev.get("sale") == 1:
+        state.add("on_sale_views")
+        state.add("evidence")
+    if sort in _DEAL_SORTS:
+        state.add("deal_sorted_views")
+        if ev.get("sale") != 1:
+            state.add("evidence")
+    if sort:
+        state.sort = sort  # choosing it again with the control is no change
 
 
 def _set_sort(state: FeatureState, value: str) -> None:
@@ -232,6 +302,8 @@ def _set_category(state: FeatureState, slug: str) -> None:
 
 
 def _on_move(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    if not page.hover:
+        return  # a finger or an emulated mouse on a touch screen draws no pointer path
     x, y = float(ev.get("x", 0)), float(ev.get("y", 0))
     if page.mt >= 0 and 0 < at.t - page.mt <= MOVE_GAP_MS:
         step = math.hypot(x - page.mx, y - page.my)
@@ -256,6 +328,7 @@ def _on_scroll(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: 
     if page.sct >= 0 and 0 < at.t - page.sct <= SCROLL_GAP_MS:
         state.add("scroll_px", abs(y - page.scy))
         state.add("scroll_ms", at.t - page.sct)
+    _follow_scroll(state, page, y - page.scy if page.sct >= 0 else 0.0)
     page.scy, page.sct = y, at.t
     depth = min(1.0, max(0.0, float(ev.get("d", 0))))
     if depth > page.depth:
@@ -266,9 +339,27 @@ def _on_scroll(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: 
             page.milestones = quartiles
 
 
+def _follow_scroll(state: FeatureState, page: PageState, delta: float) -> None:
+    # Legs of one direction; a reversal is a down leg then an up leg, each >= REVERSAL_PX.
+    if delta == 0:
+        return
+    direction = 1 if delta > 0 else -1
+    if direction != page.sdir:
+        page.sdown = page.sleg if page.sdir == 1 else 0.0
+        page.sdir, page.sleg = direction, 0.0
+    page.sleg += abs(delta)
+    if direction == -1 and page.sdown >= REVERSAL_PX and page.sleg >= REVERSAL_PX:
+        state.add("scroll_reversals")
+        page.sdown = 0.0  # once per leg
+
+
 def _on_click(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
     state.add("clicks")
     state.add("evidence")
+    if state.last_click >= 0:
+        state.add("click_gap_ms", min(abs(at.abs - state.last_click), MAX_TAP_GAP_MS))
+        state.add("click_gaps")
+    state.last_click = at.abs
     if at.gap >= HESITATION_MS:
         state.add("hesitant_clicks")
     anchor = str(ev.get("a", ""))
@@ -278,6 +369,8 @@ def _on_click(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _
 
 
 def _on_hover(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
+    if not page.hover:
+        return  # the compatibility mouse events after a tap are not lingering
     counter = _HOVER_COUNTERS.get(str(ev.get("tag", "")))
     if counter is None:
         return
@@ -383,11 +476,13 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
     elapsed_s = max(0.0, (state.last_abs - state.first_abs) / 1000) if state.first_abs >= 0 else 0.0
     seg_len = totals["seg_len"] + c("seg_len")
     clicks = c("clicks")
+    touch = c("page_views") > 0 and c("hover_pages") == 0
     features = {name: c(name) for name in FEATURE_NAMES}
     features.update(
         products_viewed=float(len(state.viewed)),
         distinct_categories=float(len(state.categories)),
         mean_dwell_per_product_s=_ratio(totals["product_ms"] / 1000, product_views),
+        mean_page_dwell_s=_ratio(totals["page_ms"] / 1000, totals["depth_n"]),
         max_scroll_depth_mean=_ratio(totals["depth_sum"], totals["depth_n"], 0.0),
         product_scroll_depth_mean=_ratio(totals["product_depth_sum"], product_views),
         scroll_speed_px_s=_ratio(c("scroll_px") * 1000, c("scroll_ms")),
@@ -404,8 +499,11 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         checkout_reached=1.0 if state.first_checkout >= 0 else 0.0,
         pages_per_minute=c("page_views") / (max(elapsed_s, 10.0) / 60),
         visit_duration_s=elapsed_s,
-        touch_device=1.0 if state.touch else 0.0,
+        tap_gap_s=_ratio(c("click_gap_ms") / 1000, c("click_gaps")),
+        touch_device=1.0 if touch else 0.0,
     )
+    if touch:
+        features.update(dict.fromkeys(HOVER_FEATURES, NOT_MEASURED))
     return features
 
 

@@ -25,6 +25,7 @@ from personas_engine.dataset import LabelledVisit, Snapshot, snapshots
 from personas_engine.features import (
     DEFAULT_MIN_EVIDENCE,
     FEATURE_NAMES,
+    HOVER_FEATURES,
     NOT_MEASURED,
     FeatureState,
     evidence,
@@ -47,14 +48,15 @@ LINEAR = frozenset(
     }
 )
 # These are NOT_MEASURED when the visit has no sample for them: they then pull neither way.
+# Hover-based features are missing on every touch visit (a finger cannot hover).
 MAY_BE_MISSING = frozenset(
     {
         "mean_dwell_per_product_s",
+        "mean_page_dwell_s",
         "product_scroll_depth_mean",
         "scroll_speed_px_s",
-        "pointer_speed_px_s",
-        "path_straightness",
-        "hesitation_ratio",
+        "tap_gap_s",
+        *HOVER_FEATURES,
     }
 )
 
