@@ -8,6 +8,7 @@ HEADER_SEARCH = "search"
 HEADER_CART = "cart"
 HEADER_CATALOG = "catalog"
 HEADER_TUTORIALS = "tutorials"
+HEADER_DEALS = "deals"
 GRID_SIZE = 24
 
 
@@ -20,6 +21,8 @@ def header(device: Device, which: str) -> Box:
         return Box(vw - 76, 18, 56, 40)
     if which == HEADER_TUTORIALS:
         return Box(min(300, vw - 200), 70, 90, 32)
+    if which == HEADER_DEALS:
+        return Box(min(400, vw - 100), 70, 70, 32)
     return Box(min(180, vw - 300), 70, 90, 32)
 
 

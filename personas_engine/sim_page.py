@@ -82,6 +82,7 @@ class PageRecorder:
             "vh": device.vh,
             "dh": self.dh,
             "dev": device.kind,
+            "hov": 0 if device.pointer == "touch" else 1,
         }
         page.update(extra)
         self.emit("page", **page)
@@ -197,8 +198,11 @@ class PageRecorder:
         curvature: float,
         pid: str | None = None,
     ) -> None:
-        """Rest the pointer on a tagged element (a touch screen has no hover)."""
+        """Rest the pointer on a tagged element; on a touch screen, bring it into view and look."""
         if self.device.pointer == "touch":
+            # A finger cannot hover: the shopper swipes the element on screen and stops there.
+            self.ensure_visible(box, speed=speed * 2)
+            self.wait(ms)
             return
         self.ensure_visible(box, speed=speed * 2)
         self.move_to(*_inside(self.rng, box), speed=speed, curvature=curvature)
@@ -237,6 +241,7 @@ class PageRecorder:
             event["act"] = act
         if pid is not None:
             event["pid"] = pid
+        event["pt"] = "touch" if self.device.pointer == "touch" else "mouse"
         self.emit("click", **event)
 
     def visibility(self, hidden_ms: float) -> None:

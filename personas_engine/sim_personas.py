@@ -73,20 +73,36 @@ def land(sim: VisitSim, persona: str) -> None:
     """Open the visit's first page as the dominant persona would arrive."""
     roll = sim.rng.random()
     deals = [p.id for p in sim.catalog if p.discount > 0] or [p.id for p in sim.catalog]
+    # Links from ads, mails and the home page land on listings already sorted or filtered;
+    # a few explorers and hurried shoppers arrive through the deals link too.
     if persona == "hurried":
-        kind = "product" if roll < 0.55 else "home" if roll < 0.85 else "catalog"
+        kind = (
+            "product" if roll < 0.5 else "home" if roll < 0.8
+            else "sale" if roll < 0.84 else "sorted" if roll < 0.92 else "catalog"
+        )  # fmt: skip
     elif persona == "explorer":
-        kind = "product" if roll < 0.1 else "catalog" if roll < 0.4 else "home"
+        kind = (
+            "product" if roll < 0.1 else "catalog" if roll < 0.3 else "category" if roll < 0.45
+            else "sorted" if roll < 0.57 else "sale" if roll < 0.61 else "home"
+        )  # fmt: skip
     else:
         kind = (
-            "deal" if roll < 0.05 else "sale" if roll < 0.2 else "catalog" if roll < 0.6 else "home"
-        )
+            "deal" if roll < 0.05 else "sale" if roll < 0.35 else "cheap" if roll < 0.45
+            else "catalog" if roll < 0.7 else "home"
+        )  # fmt: skip
     if kind in ("product", "deal"):
         pid = sim.rng.choice(deals if kind == "deal" else [p.id for p in sim.catalog])
         sim.navigate(f"/product/{pid}", "product", pid=pid)
         sim.viewed.append(pid)
-    elif kind in ("catalog", "sale"):
-        sim.on_sale = kind == "sale"  # a promotion link lands on the sale
+    elif kind in ("catalog", "sale", "sorted", "category", "cheap"):
+        if kind == "sale":  # the Deals link: /catalog?on_sale=1&sort=discount
+            sim.on_sale, sim.sort = True, "discount"
+        elif kind == "cheap":  # a price-first listing: /catalog?sort=price_asc
+            sim.sort = "price_asc"
+        elif kind == "sorted":  # "View all" and newsletters: popular or newest first
+            sim.sort = sim.rng.choice(("popular", "newest"))
+        elif kind == "category":
+            sim.category = sim.rng.choice(sim.categories)
         sim.navigate(sim.catalog_path(), "catalog")
     else:
         sim.navigate("/", "home")
@@ -132,6 +148,9 @@ def read_product(sim: VisitSim, read_s: float, depth: float) -> None:
     total_ms = sim.jitter(read_s * 1000, 0.35)
     target = max(0.0, depth * page.dh - sim.device.vh)
     stops = sim.rng.randint(1, 4) if target > 0 else 0
+    if target > 0 and sim.device.pointer == "touch":
+        # A phone shows a few lines at a time: reading a page means a swipe every screenful.
+        stops = max(1, round(target / (sim.device.vh * sim.rng.uniform(0.5, 0.9))))
     for i in range(1, stops + 1):
         page.read(total_ms / (stops + 1))
         sim.scroll_to(target * i / stops)
@@ -264,6 +283,15 @@ def bargain_on_sale(sim: VisitSim) -> None:
     sim.pause(0.5)
 
 
+def bargain_deals_link(sim: VisitSim) -> None:
+    """Follow the header's Deals link: the sale, biggest discount first."""
+    if not sim.by_url:
+        sim.click(".site-nav__deals", layout.header(sim.device, layout.HEADER_DEALS), hesitate=0.5)
+    sim.on_sale, sim.sort, sim.category = True, "discount", ""
+    sim.navigate(sim.catalog_path(), "catalog")
+    sim.pause(0.5)
+
+
 def bargain_scan_deals(sim: VisitSim) -> None:
     """Run down the grid resting on discount badges and prices."""
     sim.goto_catalog()
@@ -355,7 +383,7 @@ def bargain_step(sim: VisitSim) -> Episode:
     if not sim.sort.startswith("price") and sim.sort != "discount" and roll < 0.75:
         return bargain_sort
     if not sim.on_sale and roll < 0.55:
-        return bargain_on_sale
+        return bargain_on_sale if roll < 0.35 else bargain_deals_link
     if sim.cart and not sim.couponed and roll < 0.4:
         return bargain_coupon
     if roll < 0.45:

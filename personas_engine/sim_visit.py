@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,9 @@ class VisitSim:
     def scroll_to(self, target: float) -> None:
         """Scroll the way this visitor scrolls: smooth by hand, in steps or a jump by script."""
         page, speed = self.page, self.jitter(self.traits.scroll_speed, 0.2)
-        if self.device.pointer == "sparse":
+        if self.device.pointer == "touch":
+            self.swipe_to(target, speed)
+        elif self.device.pointer == "sparse":
             if self.rng.random() < 0.4:
                 page.scroll_to(target, speed=speed, jump=True)
             else:
@@ -113,6 +116,18 @@ class VisitSim:
                 )
         else:
             page.scroll_to(target, speed=speed)
+
+    def swipe_to(self, target: float, speed: float) -> None:
+        """Scroll with a finger: flings faster than the visitor's pace, a pause between them."""
+        page = self.page
+        for _ in range(40):  # bounded: a fling always moves at least 1 px towards the target
+            remaining = target - page.scroll_y
+            if abs(remaining) < 1:
+                return
+            fling = math.copysign(min(abs(remaining), self.rng.uniform(250, 900)), remaining)
+            page.scroll_to(page.scroll_y + fling, speed=speed * self.rng.uniform(1.5, 3.0))
+            page.wait(self.rng.uniform(150, 700))  # the finger comes back for the next swipe
+        page.scroll_to(target, speed=speed)
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -136,8 +151,14 @@ class VisitSim:
         fields = dict(extra or {})
         if pid is not None:
             fields.update(pid=pid, cat=self.by_id[pid].category)
-        elif kind == "catalog" and self.category:
-            fields["cat"] = self.category
+        elif kind == "catalog":
+            # The tracker reads the listing's state from the URL it was opened at.
+            if self.category:
+                fields["cat"] = self.category
+            if self.sort:
+                fields["sort"] = self.sort
+            if self.on_sale:
+                fields["sale"] = 1
         if kind in ("catalog", "home"):
             self.grid = self.catalog_grid() if kind == "catalog" else list(self.featured)
             top = 320 if kind == "catalog" else 900

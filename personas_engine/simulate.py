@@ -22,7 +22,7 @@ from personas_engine.sim_visit import VisitSim
 from personas_engine.vocabulary import PERSONAS
 
 EPOCH_BASE = 1_760_000_000_000  # an arbitrary day; only differences matter
-SIMULATOR_VERSION = 1  # bump when behaviour changes, so model versions change with it
+SIMULATOR_VERSION = 2  # bump when behaviour changes, so model versions change with it
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class Mixture:
     noise: float = 0.12  # chance of an off-script action before each episode
     variation: float = 0.2  # spread of individual traits beyond the persona's ranges
     sparse_pointer: float = 0.3  # share of desktop visitors with sparse (scripted) pointers
-    touch: float = 0.3  # share of visitors on a phone or tablet
+    phone: float = 0.55  # share of visitors on a phone (most shop traffic)
+    tablet: float = 0.1  # share on a tablet; the rest are on a desktop
+    shift: float = 0.2  # share of mixed visits whose minor persona takes over at the end
     late_batch: float = 0.03  # chance a page's last batch arrives after the next page's first
     duplicate: float = 0.01  # chance a batch is delivered twice
 
@@ -46,16 +48,26 @@ class Mixture:
             "pure_fraction",
             "noise",
             "sparse_pointer",
-            "touch",
+            "phone",
+            "tablet",
+            "shift",
             "late_batch",
             "duplicate",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
+        if self.phone + self.tablet > 1.0:
+            raise ValueError("phone + tablet must be at most 1")
+
+    @property
+    def touch(self) -> float:
+        """Return the share of visitors on a touch screen (phones and tablets)."""
+        return self.phone + self.tablet
 
 
 TRAIN_MIXTURE = Mixture()
-# Held out: murkier visitors, more scripted pointers, more noise than training ever saw.
+# Held out: murkier visitors, more scripted pointers, more noise, more phones and more
+# journeys that change partway than training ever saw.
 EVAL_MIXTURE = Mixture(
     dominant_min=0.6,
     dominant_max=0.95,
@@ -63,7 +75,9 @@ EVAL_MIXTURE = Mixture(
     noise=0.2,
     variation=0.3,
     sparse_pointer=0.45,
-    touch=0.25,
+    phone=0.6,
+    tablet=0.08,
+    shift=0.35,
 )
 
 
@@ -123,7 +137,9 @@ def simulate_visit(
     start = EPOCH_BASE + rng.randrange(30 * 86_400_000)
     sim = VisitSim(rng, catalog, device, traits, by_url=by_url, start_abs=start)
     land(sim, dominant)
-    for actor in _actors(rng, weights, dominant, round(sim.jitter(traits.episodes, 0.25))):
+    shifts = len(weights) > 1 and rng.random() < mixture.shift
+    episodes = round(sim.jitter(traits.episodes, 0.25))
+    for actor in _actors(rng, weights, dominant, episodes, shift=shifts):
         if rng.random() < mixture.noise:
             sim.noise()
         STEPS[actor](sim)(sim)
@@ -138,10 +154,13 @@ def simulate_visit(
         device=device.kind,
         pointer=device.pointer,
         by_url=by_url,
+        extra={"shift": shifts},
     )
 
 
-def _actors(rng: random.Random, weights: Mapping[str, float], dominant: str, n: int) -> list[str]:
+def _actors(
+    rng: random.Random, weights: Mapping[str, float], dominant: str, n: int, *, shift: bool
+) -> list[str]:
     # Episodes are shared out by the weights (stochastic rounding), not drawn one by one: with
     # three episodes, independent draws would often give the minor persona most of the visit.
     n = max(1, n)
@@ -149,13 +168,15 @@ def _actors(rng: random.Random, weights: Mapping[str, float], dominant: str, n: 
     if not minor:
         return [dominant] * n
     k = min(int((1 - weights[dominant]) * n + rng.random()), (n - 1) // 2)
-    actors = [dominant, *rng.sample([minor[0]] * k + [dominant] * (n - 1 - k), k=n - 1)]
-    return actors
+    if shift:  # an explorer who starts to hurry: the minor persona ends the visit
+        return [dominant] * (n - k) + [minor[0]] * k
+    return [dominant, *rng.sample([minor[0]] * k + [dominant] * (n - 1 - k), k=n - 1)]
 
 
 def _device(rng: random.Random, mixture: Mixture) -> Device:
-    if rng.random() < mixture.touch:
-        if rng.random() < 0.8:
+    roll = rng.random()
+    if roll < mixture.touch:
+        if roll < mixture.phone:
             return Device(
                 "mobile",
                 rng.choice((360, 375, 390, 412, 430)),

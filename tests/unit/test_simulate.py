@@ -26,9 +26,12 @@ ANCHOR = re.compile(r"^[A-Za-z0-9_\-#.\[\]=\"':>() ]{1,200}$")
 PRODUCT = re.compile(r"^p\d{3}$")
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 KINDS: dict[str, tuple[set[str], set[str]]] = {
-    "page": ({"path", "title", "ref", "vw", "vh", "dh", "dev"}, {"pid", "cat"}),
+    "page": (
+        {"path", "title", "ref", "vw", "vh", "dh", "dev"},
+        {"pid", "cat", "sort", "sale", "hov"},
+    ),
     "move": ({"x", "y"}, set()),
-    "click": ({"x", "y", "a", "rx", "ry"}, {"act", "pid"}),
+    "click": ({"x", "y", "a", "rx", "ry"}, {"act", "pid", "pt"}),
     "scroll": ({"y", "d"}, set()),
     "vis": ({"s", "act_ms"}, set()),
     "hover": ({"a", "tag", "ms"}, {"pid"}),
@@ -71,6 +74,10 @@ def check_event(event: dict[str, Any]) -> None:
             event["ref"] == "" or PATH.fullmatch(event["ref"])
         )
         assert "cat" not in event or SLUG.fullmatch(event["cat"])
+        assert event.get("sort", "popular") in CHOICES[("sort", "v")], event
+        assert event.get("sale", 1) == 1 and event.get("hov", 0) in (0, 1), event
+    if kind == "click":
+        assert event.get("pt", "mouse") in ("mouse", "touch", "pen"), event
     if kind == "click" and "act" in event:
         assert SLUG.fullmatch(event["act"])
     if kind == "hover":
@@ -200,3 +207,36 @@ def test_cli_prints_ndjson_batches(capsysbinary: pytest.CaptureFixture[bytes]) -
     assert main(["--n", "1", "--seed", "1", "--labels"]) == 0
     first = json.loads(capsysbinary.readouterr().out.splitlines()[0])
     assert first["label"] in PERSONAS and "batch" in first
+
+
+@pytest.mark.parametrize("mixture", [TRAIN_MIXTURE, EVAL_MIXTURE], ids=["train", "eval"])
+def test_the_population_looks_like_shop_traffic(mixture: Mixture) -> None:
+    visits = simulate_visits(600, 11, mixture)
+    phones = [v for v in visits if v.device == "mobile"]
+    assert len(phones) >= len(visits) / 2  # most shop traffic is on phones
+    for visit in (v for v in visits if v.pointer == "touch"):
+        kinds = Counter(e["k"] for b in visit.batches for e in b["events"])
+        assert kinds["move"] == 0 and kinds["hover"] == 0, kinds  # a finger draws no path
+        pages = [e for b in visit.batches for e in b["events"] if e["k"] == "page"]
+        assert all(page["hov"] == 0 for page in pages)
+        assert all(e.get("pt") == "touch" for b in visit.batches for e in b["events"]
+                   if e["k"] == "click")  # fmt: skip
+    assert sum(kinds["scroll"] > 0 for kinds in (
+        Counter(e["k"] for b in v.batches for e in b["events"]) for v in phones
+    )) > 0.9 * len(phones)  # fmt: skip
+
+    def landing(visit: SimulatedVisit) -> dict[str, Any]:
+        first = min(visit.batches, key=lambda b: b["t0"])
+        return next(e for e in first["events"] if e["k"] == "page")
+
+    landings = Counter(
+        (visit.label, "sale" if landing(visit).get("sale") else landing(visit).get("sort", ""))
+        for visit in visits
+        if landing(visit)["path"] == "/catalog"
+    )
+    assert landings[("bargain_hunter", "sale")] > 0  # the Deals link
+    assert landings[("bargain_hunter", "price_asc")] > 0
+    assert landings[("explorer", "sale")] > 0  # not only bargain hunters follow it
+    assert sum(n for (label, sort), n in landings.items() if sort in ("popular", "newest")) > 0
+    shifted = [v for v in visits if v.extra.get("shift")]
+    assert shifted and all(len(v.weights) == 2 for v in shifted)  # journeys that change
