@@ -14,6 +14,7 @@ from pathlib import Path
 
 from personas_engine.artifacts import DEFAULT_MODELS_DIR, load_model, resolve_version, save_model
 from personas_engine.catalog import load_catalog
+from personas_engine.features import FEATURE_NAMES
 from personas_engine.model import PersonaModel, TrainParams, train
 from personas_engine.simulate import SIMULATOR_VERSION, TRAIN_MIXTURE, Mixture, simulate_visits
 
@@ -42,9 +43,16 @@ def train_on_simulation(
 
 
 def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
-    """Load the latest model, training and saving the default one first if there is none."""
+    """Load the latest model, training and saving a new one if there is none or it is stale.
+
+    Stale means trained on other features or another simulator version than this code's: an
+    old checkout's var/models would otherwise keep predicting from features that changed.
+    """
     if resolve_version(models_dir) is not None:
-        return load_model(models_dir)
+        model = load_model(models_dir)
+        simulator = model.params.get("data", {}).get("simulator", SIMULATOR_VERSION)
+        if model.feature_names == FEATURE_NAMES and simulator == SIMULATOR_VERSION:
+            return model
     model = train_on_simulation()
     save_model(model, models_dir)
     return model
