@@ -272,3 +272,107 @@ def test_rebatching_a_simulated_visit_does_not_change_its_features(
             rebatched.append(dict(template, seq=seq, events=events[start : start + size]))
             seq, start = seq + 1, start + size
     assert features_of(rebatched) == pytest.approx(features_of(visit.batches))
+
+
+# -- touch and landing evidence (issue 15) ----------------------------------------------------
+
+T0 = 1_760_000_500_000
+
+
+def view(n: int, t0: int, path: str, events: list[dict[str, Any]], **page: Any) -> dict[str, Any]:
+    """One page view as one batch: its page event (with `page` fields) then `events`."""
+    fields = {"path": path, "title": "", "ref": "", "vw": 390, "vh": 844, "dh": 4000}
+    fields.update({"dev": "mobile", "hov": 0} | page)
+    head = {"k": "page", "t": 100, **fields}
+    return {"v": 1, "vid": "vtouch0001", "sid": "stouch0001", "pvid": f"pvtouch{n:08d}",
+            "seq": 0, "t0": t0, "path": path, "events": [head, *events]}  # fmt: skip
+
+
+def tap(t: int, anchor: str = "#main", **extra: Any) -> dict[str, Any]:
+    return {"k": "click", "t": t, "x": 100, "y": 300, "a": anchor, "rx": 0.5, "ry": 0.5,
+            "pt": "touch", **extra}  # fmt: skip
+
+
+def test_hover_features_are_not_measured_on_a_touch_visit_even_with_a_mouse() -> None:
+    # A script (or an emulated mouse) moving over a phone page: no path, no lingering.
+    moves = [{"k": "move", "t": 500 + 50 * i, "x": 10 * i, "y": 300} for i in range(10)]
+    hover = {"k": "hover", "t": 1200, "a": "#guide-1", "tag": "tutorial", "ms": 900}
+    features = features_of([view(1, T0, "/catalog", [*moves, hover, tap(3000)])])
+    assert features["touch_device"] == 1.0
+    for name in features_module.HOVER_FEATURES:
+        assert features[name] == NOT_MEASURED, name
+    assert features["clicks"] == 1
+
+
+def test_the_same_hover_counts_on_a_desktop_page() -> None:
+    hover = {"k": "hover", "t": 1200, "a": "#guide-1", "tag": "tutorial", "ms": 900}
+    features = features_of([view(1, T0, "/catalog", [hover], dev="desktop", hov=1)])
+    assert features["touch_device"] == 0.0
+    assert features["tutorial_hovers"] == 1 and features["tutorial_views"] == 0
+    assert features["price_hovers"] == 0  # measured, and none
+
+
+def test_an_old_tracker_without_hov_is_read_from_the_device_class() -> None:
+    batch = view(1, T0, "/catalog", [])
+    del batch["events"][0]["hov"]
+    assert features_of([batch])["touch_device"] == 1.0
+    batch["events"][0]["dev"] = "desktop"
+    assert features_of([batch])["touch_device"] == 0.0
+
+
+def test_a_landing_on_the_deals_listing_is_evidence_but_no_sort() -> None:
+    deals = view(1, T0, "/catalog", [], sale=1, sort="discount")
+    features = features_of([deals])
+    assert features["on_sale_views"] == 1 and features["deal_sorted_views"] == 1
+    assert features["discount_sorts"] == 0 and features["on_sale_filters"] == 0
+    plain = features_of([view(1, T0, "/catalog", [], sort="popular")])
+    assert plain["on_sale_views"] == 0 and plain["deal_sorted_views"] == 0
+    assert evidence(fold_batches(FeatureState(), [deals])) > evidence(
+        fold_batches(FeatureState(), [view(1, T0, "/catalog", [])])
+    )
+
+
+def test_choosing_the_sort_the_page_was_opened_at_is_no_sort() -> None:
+    landing = view(1, T0, "/catalog", [{"k": "sort", "t": 900, "v": "discount"}], sort="discount")
+    assert features_of([landing])["discount_sorts"] == 0
+    changed = view(1, T0, "/catalog", [{"k": "sort", "t": 900, "v": "price_asc"}], sort="discount")
+    assert features_of([changed])["price_sorts"] == 1
+
+
+def test_back_navigations_reversals_stops_and_tap_gaps() -> None:
+    def scroll(t: int, y: int) -> dict[str, Any]:
+        return {"k": "scroll", "t": t, "y": y, "d": 0.5}
+
+    down_up = [scroll(300, 0), scroll(500, 400), scroll(700, 800), scroll(900, 600),
+               scroll(1100, 300), tap(4000)]  # fmt: skip
+    visit = [
+        view(1, T0, "/catalog", down_up),
+        view(2, T0 + 10_000, "/product/p001", [tap(2000)], pid="p001", cat="shoes"),
+        view(3, T0 + 20_000, "/catalog", [tap(1000)]),
+    ]
+    features = features_of(visit)
+    assert features["back_navigations"] == 1  # catalog, product, catalog
+    assert features["scroll_reversals"] == 1  # 800 px down, then 500 px back up
+    assert features["scroll_stops"] == 1  # 2.9 s still after the last swipe, then a tap
+    # taps at T0+4.0 s, T0+12.0 s and T0+21.0 s: gaps of 8 s and 9 s
+    assert features["tap_gap_s"] == pytest.approx(8.5)
+    one_tap = features_of([view(1, T0, "/catalog", [tap(1000)])])
+    assert one_tap["tap_gap_s"] == NOT_MEASURED and one_tap["back_navigations"] == 0
+
+
+def test_a_short_scroll_back_is_no_reversal() -> None:
+    events = [{"k": "scroll", "t": 300 + 200 * i, "y": y, "d": 0.5}
+              for i, y in enumerate((0, 400, 800, 700, 900))]  # fmt: skip
+    assert features_of([view(1, T0, "/catalog", events)])["scroll_reversals"] == 0
+
+
+def test_a_version_1_state_still_loads() -> None:
+    state = fold_batches(FeatureState(), [view(1, T0, "/catalog", [tap(1000)])])
+    data = state.to_dict()
+    data["v"] = 1
+    for name in ("trail", "last_click"):
+        data.pop(name)
+    for page in data["pages"].values():
+        for name in ("last_act", "last_kind", "hover", "sdir", "sleg", "sdown"):
+            page.pop(name)
+    assert FeatureState.from_dict(data).count("clicks") == 1
