@@ -86,7 +86,13 @@ def test_unknown_while_evidence_is_low_with_probabilities_filled(model: PersonaM
             ],
         ),
         ("hurried_scripted", ["added to cart 1.8 s after arriving"]),
-        ("explorer_scripted", ["viewed 3 products in 3 categories"]),
+        (
+            "explorer_scripted",
+            [
+                "viewed 3 products in 3 categories",
+                "reached 100% of the way down each product page on average",
+            ],
+        ),
     ],
 )
 def test_reasons_name_the_real_behaviour(
