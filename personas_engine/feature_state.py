@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -42,6 +43,9 @@ class PageState:
     last_act: int = -1  # ms since t0 of the latest event that is not a pointer move
     last_kind: str = ""  # its kind
     hover: bool = True  # the page's pointer can hover (False on a touch screen)
+    bare: str = ""  # its path without the query
+    sort: str = ""  # the catalog sort in place: opened at, then as chosen on this page
+    last_click: int = -1  # ms since t0 of the latest click
     depth: float = 0.0
     milestones: int = 0  # depth quartiles already credited as evidence
     mx: float = 0.0
@@ -69,12 +73,9 @@ class FeatureState:
     first_product: int = -1
     viewed: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
-    sort: str = ""  # the catalog's sort and category as last chosen
-    category: str = ""
+    category: str = ""  # the catalog's category as last chosen
     current: str = ""  # pvid of the latest page view started
     touch: bool = False  # some page view could not hover (a touch screen)
-    trail: list[str] = field(default_factory=list)  # the last two page paths, for back moves
-    last_click: int = -1  # epoch ms of the latest click
     pages: dict[str, PageState] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +86,6 @@ class FeatureState:
         data["counts"] = dict(self.counts)
         data["viewed"] = list(self.viewed)
         data["categories"] = list(self.categories)
-        data["trail"] = list(self.trail)
         data["pages"] = {pvid: dict(vars(page)) for pvid, page in self.pages.items()}
         data["v"] = STATE_VERSION
         return data
@@ -95,13 +95,17 @@ class FeatureState:
         """Rebuild a state from `to_dict()` output."""
         if data.get("v") not in READABLE_VERSIONS:
             raise ValueError(f"unsupported feature state version {data.get('v')!r}")
-        fields = {k: v for k, v in data.items() if k not in ("v", "pages")}
+        known = {f.name for f in dataclass_fields(cls)} - {"pages"}
+        fields = {k: v for k, v in data.items() if k in known}  # older fields are dropped
         state = cls(**fields)
         state.counts = dict(state.counts)
         state.viewed = list(state.viewed)
         state.categories = list(state.categories)
-        state.trail = list(state.trail)
-        state.pages = {pvid: PageState(**page) for pvid, page in data["pages"].items()}
+        page_fields = {f.name for f in dataclass_fields(PageState)}
+        state.pages = {
+            pvid: PageState(**{k: v for k, v in page.items() if k in page_fields})
+            for pvid, page in data["pages"].items()
+        }
         return state
 
     def add(self, name: str, amount: float = 1.0) -> None:

@@ -156,25 +156,18 @@ def fold_batches(state: FeatureState, batches: Iterable[Mapping[str, Any]]) -> F
     return state
 
 
+# Batches of one page view arrive in order, but page views do not: an unload beacon can land
+# after the next page's first batch. So whatever depends on the order of page views (when a
+# page ended, the silence before the next one, going back) is worked out when features are
+# read, from the page views sorted by start, never from the order their batches arrived in.
+
+
 def _start_page(state: FeatureState, pvid: str, page: PageState) -> None:
     previous = state.pages.get(state.current)
-    if previous is not None and previous is not page and previous.start <= page.start:
-        _close_page(state, previous, page.start)
     if previous is None or previous.start <= page.start:
         state.current = pvid
     if len(state.pages) > MAX_TRACKED_PAGES:
         _evict_oldest(state)
-
-
-def _close_page(state: FeatureState, page: PageState, at_abs: int) -> None:
-    # The next page view started: the silence since this page's last event was reading time.
-    at_abs = min(at_abs, page.start + MAX_DWELL_MS)
-    last_abs = page.start + max(page.last_act, 0)
-    if at_abs - last_abs > IDLE_GAP_MS:
-        state.add("idle_ms", at_abs - last_abs)
-    _note_stop(state, page, at_abs - last_abs)
-    page.end = max(page.end, at_abs)
-    page.last_t = max(page.last_t, at_abs - page.start)
 
 
 def _note_stop(state: FeatureState, page: PageState, quiet_ms: float) -> None:
@@ -187,10 +180,13 @@ def _note_stop(state: FeatureState, page: PageState, quiet_ms: float) -> None:
 
 def _evict_oldest(state: FeatureState) -> None:
     # Long visits keep the features of their oldest page views as retired totals.
-    pvid = min((p for p in state.pages if p != state.current), key=lambda p: state.pages[p].end)
+    pvid = min((p for p in state.pages if p != state.current), key=lambda p: state.pages[p].start)
     page = state.pages.pop(pvid)
-    for name, value in _page_totals(page).items():
+    later = sorted((p for p in state.pages.values() if p.seen), key=lambda p: p.start)
+    for name, value in _page_totals(page, later[0] if later else None).items():
         state.add("retired_" + name, value)
+    if page.seen and len(later) >= 2 and _went_back(page, later[0], later[1]):
+        state.add("retired_back_navigations")
 
 
 def _fold_event(
@@ -233,7 +229,7 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
         state.add("hover_pages")
     else:
         state.touch = True
-    _follow_trail(state, urlsplit(path).path.rstrip("/") or "/")
+    page.bare = urlsplit(path).path.rstrip("/") or "/"
     vh, dh = float(ev.get("vh", 0) or 0), float(ev.get("dh", 0) or 0)
     if dh > 0:
         # What the first screen shows is already seen; only deeper scrolling is evidence.
@@ -254,21 +250,18 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
     elif page.kind == "checkout":
         state.first_checkout = _earliest(state.first_checkout, at.abs)
     elif page.kind == "catalog":
-        _open_catalog(state, ev)
+        _open_catalog(state, page, ev)
     counter = _PAGE_COUNTERS.get(page.kind)
     if counter is not None:
         state.add(counter)
 
 
-def _follow_trail(state: FeatureState, bare_path: str) -> None:
+def _went_back(first: PageState, second: PageState, third: PageState) -> bool:
     # A, B, A: the shopper went back (the back button, or a link to where they were).
-    trail = state.trail
-    if len(trail) == 2 and trail[0] == bare_path and trail[1] != bare_path:
-        state.add("back_navigations")
-    state.trail = [*trail, bare_path][-2:]
+    return first.bare == third.bare != second.bare
 
 
-def _open_catalog(state: FeatureState, ev: Mapping[str, Any]) -> None:
+def _open_catalog(state: FeatureState, page: PageState, ev: Mapping[str, Any]) -> None:
     # The listing's own state is evidence even when a link chose it (the Deals link lands on
     # the sale sorted by discount); it is kept apart from using the controls.
     sort = str(ev.get("sort") or "")
@@ -279,20 +272,20 @@ def _open_catalog(state: FeatureState, ev: Mapping[str, Any]) -> None:
         state.add("deal_sorted_views")
         if ev.get("sale") != 1:
             state.add("evidence")
-    if sort:
-        state.sort = sort  # choosing it again with the control is no change
+    page.sort = sort  # choosing it again with the control is no change
 
 
-def _set_sort(state: FeatureState, value: str) -> None:
-    # Choosing the sort already in place is no change (the select fires nothing either).
-    if value and value != state.sort:
+def _set_sort(state: FeatureState, page: PageState, value: str) -> None:
+    # Choosing the sort already in place is no change (the select fires nothing either). The
+    # sort in place is the page view's own, so a late batch compares with the right one.
+    if value and value != page.sort:
         if value.startswith("price"):
             state.add("price_sorts")
         elif value == "discount":
             state.add("discount_sorts")
         else:
             state.add("other_sorts")
-    state.sort = value
+    page.sort = value
 
 
 def _set_category(state: FeatureState, slug: str) -> None:
@@ -356,10 +349,10 @@ def _follow_scroll(state: FeatureState, page: PageState, delta: float) -> None:
 def _on_click(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
     state.add("clicks")
     state.add("evidence")
-    if state.last_click >= 0:
-        state.add("click_gap_ms", min(abs(at.abs - state.last_click), MAX_TAP_GAP_MS))
+    if page.last_click >= 0:  # within the page view, whose events arrive in order
+        state.add("click_gap_ms", min(at.t - page.last_click, MAX_TAP_GAP_MS))
         state.add("click_gaps")
-    state.last_click = at.abs
+    page.last_click = at.t
     if at.gap >= HESITATION_MS:
         state.add("hesitant_clicks")
     anchor = str(ev.get("a", ""))
@@ -399,7 +392,7 @@ def _on_search(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: 
 
 def _on_sort(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
     state.add("evidence")
-    _set_sort(state, str(ev.get("v", "")))
+    _set_sort(state, page, str(ev.get("v", "")))
 
 
 def _on_filter(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _At) -> None:
@@ -429,6 +422,8 @@ def _earliest(current: int, candidate: int) -> int:
 
 _PAGE_TOTALS: Final = (
     "page_ms",
+    "trailing_idle_ms",
+    "trailing_stops",
     "depth_sum",
     "depth_n",
     "seg_disp",
@@ -438,19 +433,28 @@ _PAGE_TOTALS: Final = (
 )
 
 
-def _page_totals(page: PageState) -> dict[str, float]:
+def _page_totals(page: PageState, following: PageState | None) -> dict[str, float]:
+    """Return one page view's totals, given the page view that started after it (if any)."""
     if not page.seen:
         return {}
+    end, trailing = page.end, 0
+    if following is not None:  # it lasted until the next page view started (reading time)
+        end = min(max(end, following.start), page.start + MAX_DWELL_MS)
+        # The silence from its last action to leaving it: still, or a stop to look. On the
+        # page still open, that silence has not ended yet and counts once it does.
+        trailing = end - (page.start + max(page.last_act, 0))
     disp = math.hypot(page.mx - page.sx, page.my - page.sy) if page.slen > 0 else 0.0
     totals = {
-        "page_ms": float(page.end - page.start),
+        "page_ms": float(end - page.start),
+        "trailing_idle_ms": float(trailing) if trailing > IDLE_GAP_MS else 0.0,
+        "trailing_stops": 1.0 if page.last_kind == "scroll" and trailing >= SCROLL_STOP_MS else 0.0,
         "depth_sum": page.depth,
         "depth_n": 1.0,
         "seg_disp": disp,
         "seg_len": page.slen,
     }
     if page.kind == "product":
-        totals["product_ms"] = float(page.end - page.start)
+        totals["product_ms"] = float(end - page.start)
         totals["product_depth_sum"] = page.depth
     return totals
 
@@ -466,9 +470,12 @@ def evidence(state: FeatureState) -> float:
 def feature_vector(state: FeatureState) -> dict[str, float]:
     """Return the named behavioural features of the visit so far."""
     totals: dict[str, float] = {}
-    for page in state.pages.values():
-        for name, value in _page_totals(page).items():
+    pages = sorted((p for p in state.pages.values() if p.seen), key=lambda p: p.start)
+    for i, page in enumerate(pages):
+        following = pages[i + 1] if i + 1 < len(pages) else None
+        for name, value in _page_totals(page, following).items():
             totals[name] = totals.get(name, 0.0) + value
+    back = sum(_went_back(*pages[i : i + 3]) for i in range(len(pages) - 2))
     for name in _PAGE_TOTALS:
         totals[name] = totals.get(name, 0.0) + state.count("retired_" + name)
     c = state.count
@@ -488,7 +495,11 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         scroll_speed_px_s=_ratio(c("scroll_px") * 1000, c("scroll_ms")),
         pointer_speed_px_s=_ratio(c("move_px") * 1000, c("move_ms")),
         path_straightness=_ratio(totals["seg_disp"] + c("seg_disp"), seg_len),
-        idle_ratio=min(1.0, _ratio(c("idle_ms"), totals["page_ms"], 0.0)),
+        idle_ratio=min(
+            1.0, _ratio(c("idle_ms") + totals["trailing_idle_ms"], totals["page_ms"], 0.0)
+        ),
+        scroll_stops=c("scroll_stops") + totals["trailing_stops"],
+        back_navigations=back + c("retired_back_navigations"),
         hesitation_ratio=_ratio(c("hesitant_clicks"), clicks),
         discount_hover_s=c("discount_hover_ms") / 1000,
         time_to_first_add_s=_since(state.first_abs, state.first_add),

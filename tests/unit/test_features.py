@@ -347,15 +347,18 @@ def test_back_navigations_reversals_stops_and_tap_gaps() -> None:
                scroll(1100, 300), tap(4000)]  # fmt: skip
     visit = [
         view(1, T0, "/catalog", down_up),
-        view(2, T0 + 10_000, "/product/p001", [tap(2000)], pid="p001", cat="shoes"),
+        view(2, T0 + 10_000, "/product/p001", [tap(2000), tap(10_000)], pid="p001", cat="shoes"),
         view(3, T0 + 20_000, "/catalog", [tap(1000)]),
     ]
     features = features_of(visit)
     assert features["back_navigations"] == 1  # catalog, product, catalog
     assert features["scroll_reversals"] == 1  # 800 px down, then 500 px back up
     assert features["scroll_stops"] == 1  # 2.9 s still after the last swipe, then a tap
-    # taps at T0+4.0 s, T0+12.0 s and T0+21.0 s: gaps of 8 s and 9 s
-    assert features["tap_gap_s"] == pytest.approx(8.5)
+    # gaps between taps of one page view: 8 s on the product page (the others have one tap)
+    assert features["tap_gap_s"] == pytest.approx(8.0)
+    late_first = features_of([visit[1], visit[0], visit[2]])  # a late beacon changes nothing
+    for name in ("back_navigations", "scroll_stops", "tap_gap_s", "idle_ratio"):
+        assert late_first[name] == pytest.approx(features[name]), name
     one_tap = features_of([view(1, T0, "/catalog", [tap(1000)])])
     assert one_tap["tap_gap_s"] == NOT_MEASURED and one_tap["back_navigations"] == 0
 
@@ -370,9 +373,9 @@ def test_a_version_1_state_still_loads() -> None:
     state = fold_batches(FeatureState(), [view(1, T0, "/catalog", [tap(1000)])])
     data = state.to_dict()
     data["v"] = 1
-    for name in ("trail", "last_click"):
-        data.pop(name)
+    data["sort"] = "price_asc"  # version 1 kept the sort for the whole visit
     for page in data["pages"].values():
-        for name in ("last_act", "last_kind", "hover", "sdir", "sleg", "sdown"):
+        for name in ("last_act", "last_kind", "hover", "sdir", "sleg", "sdown", "bare", "sort",
+                     "last_click"):  # fmt: skip
             page.pop(name)
     assert FeatureState.from_dict(data).count("clicks") == 1

@@ -176,8 +176,13 @@ class Raw:
         clicks = self.events("click")
         carts = self.events("cart")
         v["clicks"] = float(len(clicks))
-        times = sorted(at for at, _, _ in clicks)
-        gaps = [min(b - a, MAX_GAP) for a, b in itertools.pairwise(times)]
+        gaps = [  # between the taps of one page view (a navigation starts a new count)
+            min(b - a, MAX_GAP)
+            for page in self.pages
+            for a, b in itertools.pairwise(
+                sorted(int(e.get("t", 0)) for e in page.events if e.get("k") == "click")
+            )
+        ]
         v["tap_gap_s"] = sum(gaps) / len(gaps) / 1000 if gaps else NOT_MEASURED
         adds = [at for at, e, _ in carts if e.get("op") == "add"]
         v["add_to_cart_count"] = float(len(adds))
@@ -208,15 +213,16 @@ class Raw:
     def _sorts(self, v: dict[str, float]) -> None:
         # The sort control counts when it changes the sort in place (a page opened at a sort
         # sets it); the category filter likewise.
-        sort = category = ""
+        # The sort in place is the page view's own: the one it was opened at, then as chosen.
+        sorts = {p.pvid: str(p.head.get("sort") or "") for p in self.pages}
+        category = ""
         counts = dict.fromkeys(
             ("price_sorts", "discount_sorts", "other_sorts", "category_filters"), 0.0
         )
         for _, _, e, p in self.timeline:
             kind = e.get("k")
-            if kind == "page" and p.kind == "catalog" and e is p.head and e.get("sort"):
-                sort = str(e["sort"])
-            elif kind == "sort":
+            sort = sorts[p.pvid]
+            if kind == "sort":
                 value = str(e.get("v", ""))
                 if value and value != sort:
                     name = (
@@ -227,7 +233,7 @@ class Raw:
                         else "other"
                     )
                     counts[f"{name}_sorts"] += 1
-                sort = value
+                sorts[p.pvid] = value
             elif kind == "filter" and e.get("f") == "category":
                 value = str(e.get("v", ""))
                 if value and value != category:
@@ -575,7 +581,7 @@ def touch_or_desktop_visit(touch: bool) -> list[dict[str, Any]]:
 def test_a_touch_visit_is_told_in_taps_and_swipes() -> None:
     reasons = reasons_of(touch_or_desktop_visit(touch=True))
     assert "tapped 3 times" in reasons
-    assert "waited 2.5 s between taps on average" in reasons  # gaps of 2 s and 3 s
+    assert "waited 2 s between taps on average" in reasons  # on the catalog page view
     assert any(r.startswith("swiped at ") and r.endswith(" px/s") for r in reasons)
     assert any(r.startswith("did not tap or swipe for ") for r in reasons)
     if "scroll_reversals" in features_of(touch_or_desktop_visit(touch=True)):
