@@ -20,7 +20,7 @@ class PolicyConfig:
     every_n_events: int = 20
     every_s: float = 3.0
     min_evidence: float = 6.0  # measured: 4 showed 8% of phone visits a wrong persona first
-    threshold: float = 0.8  # confidence needed to leave unknown
+    threshold: float = 0.85  # confidence needed to leave unknown (measured in docs/personas.md)
     margin: float = 0.15  # p(new) - p(shown) needed to switch between personas
     confirmations: int = 2  # consecutive predictions that must agree before switching
 

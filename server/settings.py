@@ -119,7 +119,7 @@ class WorkerSettings(_Section):
 class PersonaSettings(_Section):
     enabled: bool = True
     min_evidence: float = Field(6.0, ge=0)
-    confidence_threshold: float = Field(0.8, gt=0, le=1)
+    confidence_threshold: float = Field(0.85, gt=0, le=1)
     switch_margin: float = Field(0.15, ge=0, le=1)
     switch_confirmations: int = Field(2, ge=1)
     repredict_every_events: int = Field(20, ge=1)
