@@ -156,6 +156,11 @@ def create_app(
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        if response.mimetype == "text/html":
+            # Every page is rendered for one shopper (persona, adaptations, cart, CSRF token).
+            # Without no-store, Back shows the copy the browser kept, rendered before the
+            # persona was known, and no push corrects it: that page view already got its own.
+            response.headers.setdefault("Cache-Control", "no-store")
         return issue_cookie(response, identity, settings.security.cookie_secure)
 
     @app.context_processor

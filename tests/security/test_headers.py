@@ -40,6 +40,20 @@ async def test_every_response_carries_the_security_headers(client: Shopper, path
     assert headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
+@pytest.mark.parametrize("path", ["/", "/catalog?on_sale=1&sort=discount", "/product/p001",
+                                  "/cart", "/checkout", "/tutorials", "/admin/login"])  # fmt: skip
+async def test_pages_made_for_one_shopper_are_never_stored(client: Shopper, path: str) -> None:
+    # Back would otherwise show a copy rendered before the persona was known (issue 15).
+    response = await client.get(path)
+    assert response.mimetype == "text/html"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_assets_stay_cacheable(client: Shopper) -> None:
+    response = await client.get("/static/css/site.css")
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
 async def test_cookies_are_httponly_and_samesite(app: Any) -> None:
     client = app.quart.test_client()
     response = await client.get("/")
