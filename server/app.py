@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from server.bootstrap import plan_redis, secret_key_for, start_services, stop_se
 from server.container import Services
 from server.domain.catalog import format_money
 from server.domain.errors import VitrineError
+from server.services.adaptation import missed_pushes
 from server.services.identity import VisitorIdentity
 from server.services.personas import UNKNOWN_PERSONA, current_persona
 from server.services.privacy import ConsentGate
@@ -131,6 +133,7 @@ def create_app(
                 identity, settings.tracking, ingest=services.pipeline.ingest,
                 consent=ConsentGate(services.privacy.resolver, services.privacy.consent),
                 replay=replay, connections=services.connections,
+                catch_up=functools.partial(missed_pushes, services),
             )
         )  # fmt: skip
         for message in services.startup_messages:

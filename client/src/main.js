@@ -98,6 +98,9 @@ export function boot(options = {}) {
       beacon: nav && typeof nav.sendBeacon === "function" ? (url, data) => nav.sendBeacon(url, data) : null,
       setTimeout: (fn, ms) => win.setTimeout(fn, ms),
       clearTimeout: (id) => win.clearTimeout(id),
+      // The persona this page shows: a persona decided while the page had no socket yet
+      // (it opens on the first send) is sent again on connect when it differs.
+      auth: (send) => send({ persona: (doc.body && doc.body.dataset.persona) || "unknown" }),
     });
     transport.on("persona", (data) => applyPersona(doc, data, win.CustomEvent));
     transport.on("adapt", (data) => applyAdapt(doc, data, win.CustomEvent));

@@ -93,6 +93,8 @@ export function createTransport(options = {}) {
   };
 
   let io = typeof options.io === "function" ? options.io : null;
+  // Sent with every (re)connection: socket.io-client calls a function each time.
+  const auth = typeof options.auth === "function" || (options.auth && typeof options.auth === "object") ? options.auth : null;
   let socket = null;
   let loading = false;
   let loadFailures = 0;
@@ -247,7 +249,9 @@ export function createTransport(options = {}) {
 
   function openSocket(ioFn) {
     if (socket || closed) return;
-    socket = ioFn(url, { transports: ["websocket"], withCredentials: true });
+    const socketOptions = { transports: ["websocket"], withCredentials: true };
+    if (auth) socketOptions.auth = auth;
+    socket = ioFn(url, socketOptions);
     socket.on("connect", guarded(onConnect));
     socket.on("disconnect", guarded(onDisconnect));
     for (const event of pushHandlers.keys()) listen(event);

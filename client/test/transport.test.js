@@ -17,7 +17,7 @@ function batch(seq, { pvid = "pv_AAAAAAAAAAAAAAAAAAAA", events } = {}) {
   };
 }
 
-function setup({ storage = fakeStorage(), online = true, beaconResult = true, connected = true, limits } = {}) {
+function setup({ storage = fakeStorage(), online = true, beaconResult = true, connected = true, limits, auth } = {}) {
   const clock = fakeClock();
   const { io, sockets, calls } = fakeIo();
   const beacons = [];
@@ -37,6 +37,7 @@ function setup({ storage = fakeStorage(), online = true, beaconResult = true, co
     random: () => 0.5, // no jitter: delays are exactly the backoff base
     isOnline: () => state.online,
     limits,
+    auth,
   };
   const transport = createTransport(options);
   const socket = () => sockets[0];
@@ -441,4 +442,13 @@ test("socket.io is loaded lazily through loadIo when no io is given", async () =
   assert.equal(sockets.length, 1);
   sockets[0].connectNow();
   assert.deepEqual(sockets[0].emitted.map((emit) => emit.data.seq), [0, 1]);
+});
+
+test("passes the auth callback to every connection, so the server hears what the page shows", () => {
+  const auth = (send) => send({ persona: "unknown" });
+  const { calls, connect } = setup({ auth });
+  connect();
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].options.auth, auth);
+  assert.deepEqual(calls[0].options.transports, ["websocket"]);
 });

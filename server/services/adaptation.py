@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from personas_engine.vocabulary import PERSONAS
 from server.adapters.shop_store import EXPERIMENT_TRIGGERS, EXPOSURES
 from server.container import Services
 from server.domain.adaptations import (
@@ -28,7 +29,7 @@ from server.domain.errors import VitrineError
 from server.domain.experiments import assign_arm
 from server.domain.rooms import TRACK_NAMESPACE, visitor_room
 from server.services.live import PersonaChange
-from server.services.personas import viewed_categories
+from server.services.personas import current_persona, viewed_categories
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,34 @@ async def log_exposures(
                 doc["counterfactual"] = True
             with contextlib.suppress(aioredis.RedisError, OSError):
                 await queue.append(EXPOSURES, doc)
+
+
+async def missed_pushes(
+    services: Services, vid: str, shown: str, personalization: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The `persona` and `adapt` pushes a page that connects now has missed, as (event, data).
+
+    A page opens its socket on its first send, about a second after loading, and a persona
+    decided in that second was pushed to nobody: a hurried shopper at the checkout would never
+    see express checkout. `shown` is the persona the page shows; nothing is sent when it is
+    current. Qualification was logged when the persona changed, so it is not logged again.
+    """
+    if not personalization:
+        return []
+    current = await current_persona(services, vid)
+    persona = str(current.get("persona", ""))
+    if persona not in PERSONAS or persona == shown:
+        return []
+    messages: list[tuple[str, dict[str, Any]]] = [("persona", current)]
+    settings = services.settings.experiments
+    arm = assign_arm(vid, settings.holdout_fraction, settings.force_arm)
+    opted = await opted_out(services, vid, allowed=personalization)
+    adaptations = await build_adaptations(services, vid, persona, arm, opted=opted)
+    if adaptations:
+        reasons = current.get("reasons", [])
+        messages.append(("adapt", {"persona": persona, "reasons": reasons,
+                                   "adaptations": adaptations}))  # fmt: skip
+    return messages
 
 
 class AdaptationPusher:

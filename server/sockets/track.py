@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import redis.asyncio as aioredis
 import socketio
+from pymongo.errors import PyMongoError
 
 from server.container import Connections
 from server.domain.rooms import TRACK_NAMESPACE, visitor_room
@@ -20,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# (vid, persona the page shows, personalization allowed) -> the (event, data) pushes it missed
+CatchUp = Callable[[str, str, bool], Awaitable[list[tuple[str, dict[str, Any]]]]]
+
 
 class TrackNamespace(socketio.AsyncNamespace):
     def __init__(
@@ -31,6 +38,7 @@ class TrackNamespace(socketio.AsyncNamespace):
         consent: ConsentGate,
         replay: ReplayWriter | None,
         connections: Connections,
+        catch_up: CatchUp | None = None,
     ) -> None:
         super().__init__(TRACK_NAMESPACE)
         self.identity = identity
@@ -39,13 +47,16 @@ class TrackNamespace(socketio.AsyncNamespace):
         self.consent = consent  # analytics consent, DNT and GPC (privacy_api)
         self.replay = replay  # the rrweb channel (None when replays are off)
         self.connections = connections
+        self.catch_up = catch_up
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         vid = self.identity.vid_from_cookie_header(environ.get("HTTP_COOKIE"))
         if vid is None:
             # No signed visitor cookie: nobody to attribute events to.
             return False
-        if not (await self.consent.at_connect(environ, vid)).analytics:
+        consent = await self.consent.at_connect(environ, vid)
+        if not consent.analytics:
             # No analytics consent, or Do-Not-Track / Global Privacy Control: nothing is taken.
             raise socketio.exceptions.ConnectionRefusedError("no_consent")
         await self.save_session(
@@ -63,7 +74,24 @@ class TrackNamespace(socketio.AsyncNamespace):
         )
         await self.enter_room(sid, visitor_room(vid))
         self.connections.open += 1
+        if self.catch_up is not None:
+            # After the connection is acknowledged (a task), so the client is listening.
+            shown = auth.get("persona") if isinstance(auth, dict) else None
+            task = asyncio.create_task(
+                self._send_missed(sid, vid, shown if isinstance(shown, str) else "unknown",
+                                  consent.personalization)
+            )  # fmt: skip
+            self._catching_up.add(task)
+            task.add_done_callback(self._catching_up.discard)
         return True
+
+    async def _send_missed(self, sid: str, vid: str, shown: str, personalization: bool) -> None:
+        assert self.catch_up is not None
+        try:
+            for event, data in await self.catch_up(vid, shown[:40], personalization):
+                await self.emit(event, data, to=sid)
+        except (aioredis.RedisError, OSError, PyMongoError):
+            log.warning("could not send %s the pushes it missed", vid, exc_info=True)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.connections.open -= 1

@@ -16,9 +16,11 @@ from tests.support.settings import UNLIMITED
 from tests.support.sockets import connect
 
 
-async def send_visit(url: str, fixture: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def send_visit(
+    url: str, fixture: str, cookie_and_me: tuple[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Send a scripted visit; return the visitor and the persona pushes it received."""
-    cookie, me = await visitor_cookie(url)
+    cookie, me = cookie_and_me or await visitor_cookie(url)
     pushes: list[dict[str, Any]] = []
     client = await connect(url, cookie, on={"persona": pushes.append})
     for batch in replay_as(me, fixture):
@@ -105,3 +107,39 @@ async def test_mistral_failure_falls_back_to_the_local_model(
 async def _positive(stats: dict[str, Any]) -> bool:
     await asyncio.sleep(0)
     return sum(stats.get("fallbacks", {}).values()) > 0 and stats.get("failures", 0) > 0
+
+
+async def test_a_page_that_connects_after_the_change_is_sent_what_it_missed(
+    make_settings: Any,
+) -> None:
+    # A page opens its socket on its first send, about a second after loading: a persona
+    # decided in that second (a hurried shopper reaching the checkout) went to nobody.
+    settings = make_settings(tracking=UNLIMITED, experiments={"force_arm": "treatment"})
+    async with running_app(settings) as (_app, url):
+        cookie, me = await visitor_cookie(url)
+        _, pushes = await send_visit(url, "hurried_scripted.json", (cookie, me))
+        assert pushes[-1]["persona"] == "hurried"
+        missed: dict[str, list[Any]] = {"persona": [], "adapt": []}
+        late = await connect(url, cookie, auth={"persona": "unknown"},
+                             on={name: box.append for name, box in missed.items()})  # fmt: skip
+        await eventually(lambda: _has(missed["adapt"]), timeout=10)
+        await late.disconnect()
+        assert [p["persona"] for p in missed["persona"]] == ["hurried"]
+        assert missed["adapt"][0]["persona"] == "hurried"
+        assert "express-checkout" in {a["name"] for a in missed["adapt"][0]["adaptations"]}
+
+
+async def test_missed_pushes_are_none_when_the_page_is_current_or_not_personalized(
+    make_settings: Any,
+) -> None:
+    from server.services.adaptation import missed_pushes
+
+    async with running_app(make_settings(tracking=UNLIMITED)) as (app, url):
+        me, _ = await send_visit(url, "hurried_scripted.json")
+        services = app.services
+        assert await missed_pushes(services, me["vid"], "hurried", personalization=True) == []
+        assert await missed_pushes(services, me["vid"], "unknown", personalization=False) == []
+        sent = await missed_pushes(services, me["vid"], "unknown", personalization=True)
+        assert sent and sent[0][0] == "persona" and sent[0][1]["persona"] == "hurried"
+        nobody = await missed_pushes(services, "v" + "0" * 20, "unknown", personalization=True)
+        assert nobody == []  # no persona yet: nothing to catch up on

@@ -14,6 +14,7 @@ async def connect(
     namespace: str = "/track",
     *,
     on: Mapping[str, Callable[[Any], Any]] | None = None,
+    auth: Mapping[str, Any] | None = None,
 ) -> socketio.AsyncClient:
     """Connect to `namespace` with this Cookie header; `on` handlers are set before connecting,
     so no push sent right after the handshake is missed. The client never reconnects."""
@@ -21,7 +22,7 @@ async def connect(
     for event, handler in (on or {}).items():
         client.on(event, handler, namespace=namespace)
     await client.connect(url, namespaces=[namespace], transports=["websocket"],
-                         headers={"Cookie": cookie})  # fmt: skip
+                         headers={"Cookie": cookie}, auth=dict(auth) if auth else None)  # fmt: skip
     return client
 
 
