@@ -27,6 +27,17 @@ SCROLL_STOP_MS: Final = 1_500  # a pause this long after scrolling is a stop to 
 REVERSAL_PX: Final = 150  # each leg of a scroll reversal (down, then back up) is at least this
 MAX_TAP_GAP_MS: Final = 60_000  # a longer pause between two clicks counts as this long
 DEFAULT_MIN_EVIDENCE: Final = 6.0
+# Measured by a pointer that can hover: on a touch visit they are "not measured", never 0.
+HOVER_FEATURES: Final = (
+    "price_hovers",
+    "discount_hovers",
+    "discount_hover_s",
+    "product_hovers",
+    "tutorial_hovers",
+    "pointer_speed_px_s",
+    "path_straightness",
+    "hesitation_ratio",
+)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from personas_engine.feature_state import (
     DEFAULT_MIN_EVIDENCE,
     HESITATION_MS,
+    HOVER_FEATURES,
     IDLE_GAP_MS,
     MAX_DWELL_MS,
     MAX_TAP_GAP_MS,
@@ -101,17 +102,6 @@ _HOVER_COUNTERS: Final = {
     "product": "product_hovers",
     "tutorial": "tutorial_hovers",
 }
-# Measured by a pointer that can hover: on a touch visit they are "not measured", never 0.
-HOVER_FEATURES: Final = (
-    "price_hovers",
-    "discount_hovers",
-    "discount_hover_s",
-    "product_hovers",
-    "tutorial_hovers",
-    "pointer_speed_px_s",
-    "path_straightness",
-    "hesitation_ratio",
-)
 # A catalog opened at one of these sorts lists the cheapest or most discounted items first.
 _DEAL_SORTS: Final = ("discount", "price_asc")
 _PAGE_COUNTERS: Final = {

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from personas_engine.feature_state import HOVER_FEATURES as HOVER_BASED
 from personas_engine.feature_state import NOT_MEASURED, NOT_YET_S
 
 
@@ -32,18 +33,7 @@ Rule = Callable[[Mapping[str, float], str], Fact | None]
 Phrase = Callable[[Mapping[str, float], str], str | None]
 
 # Measured only by a pointer that can hover: "not measured" on a touch visit, never phrased.
-HOVER_FEATURES: Final = frozenset(
-    {
-        "price_hovers",
-        "discount_hovers",
-        "discount_hover_s",
-        "product_hovers",
-        "tutorial_hovers",
-        "pointer_speed_px_s",
-        "path_straightness",
-        "hesitation_ratio",
-    }
-)
+HOVER_FEATURES: Final = frozenset(HOVER_BASED)
 
 
 @dataclass(frozen=True)
