@@ -139,7 +139,9 @@ def replay_live(model: PersonaModel, visit: SimulatedVisit, config: PolicyConfig
     shown, first_shown = DisplayState(), UNKNOWN
     live: list[tuple[float, bool]] = []
     for features, found in trajectory(visit.batches):
-        prediction = model.predict(features, found, min_evidence=config.min_evidence, max_reasons=0)
+        prediction = model.predict(
+            features, found, min_evidence=config.min_evidence, sure=config.sure, max_reasons=0
+        )
         if prediction.persona not in PERSONAS:
             continue
         live.append((prediction.confidence, prediction.persona == visit.label))
@@ -285,7 +287,8 @@ def render(report: Report) -> str:
         "",
         "By device class. *First right persona*: seconds of visit until the page shows the "
         f"right persona through the live policy (confidence >= {cfg.threshold:g} to leave "
-        f"unknown, evidence >= {cfg.min_evidence:g}, hysteresis); a visit that never shows it "
+        f"unknown, evidence >= {cfg.min_evidence:g}, or >= {cfg.sure_evidence:g} at confidence "
+        f">= {cfg.sure_confidence:g}, hysteresis); a visit that never shows it "
         "counts as never. *Flicker*: visits shown a wrong persona before the right one (or "
         "instead of it). *ECE*: expected calibration error of every live prediction.",
         "",

@@ -136,15 +136,21 @@ class PersonaModel:
         evidence: float,
         *,
         min_evidence: float = DEFAULT_MIN_EVIDENCE,
+        sure: tuple[float, float] | None = None,
         lang: str = "en",
         max_reasons: int = 3,
     ) -> Prediction:
-        """Predict a persona, or unknown while evidence is below `min_evidence`."""
+        """Predict a persona, or unknown while evidence is below `min_evidence`.
+
+        `sure` = (evidence, confidence): with at least that much evidence, a persona at least
+        that probable is answered before `min_evidence` is reached.
+        """
         z = self.standardise(features)
         probs = self._softmax(z)
         best = max(range(len(probs)), key=probs.__getitem__)
         probabilities = {c: round(p, 4) for c, p in zip(self.classes, probs, strict=True)}
-        if evidence < min_evidence:
+        certain = sure is not None and evidence >= sure[0] and probs[best] >= sure[1]
+        if evidence < min_evidence and not certain:
             reason = (
                 f"not enough activity yet ({evidence:.0f} of {min_evidence:.0f} signals)"
                 if lang == "en"
@@ -164,11 +170,16 @@ class PersonaModel:
         )
 
     def predict_state(
-        self, state: FeatureState, *, min_evidence: float = DEFAULT_MIN_EVIDENCE, lang: str = "en"
+        self,
+        state: FeatureState,
+        *,
+        min_evidence: float = DEFAULT_MIN_EVIDENCE,
+        sure: tuple[float, float] | None = None,
+        lang: str = "en",
     ) -> Prediction:
         """Predict from a visit's feature state."""
         return self.predict(
-            feature_vector(state), evidence(state), min_evidence=min_evidence, lang=lang
+            feature_vector(state), evidence(state), min_evidence=min_evidence, sure=sure, lang=lang
         )
 
     def drivers(self, z: np.ndarray, cls: int) -> list[str]:

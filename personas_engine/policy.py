@@ -23,6 +23,10 @@ class PolicyConfig:
     threshold: float = 0.85  # confidence needed to leave unknown (measured in docs/personas.md)
     margin: float = 0.15  # p(new) - p(shown) needed to switch between personas
     confirmations: int = 2  # consecutive predictions that must agree before switching
+    # A persona this sure may show with less evidence: a shopper at the checkout 3 s after
+    # arriving is hurried beyond doubt, and a beacon batch still on its way must not hide it.
+    sure_evidence: float = 4.0
+    sure_confidence: float = 0.97
 
     def __post_init__(self) -> None:
         if self.every_n_events < 1 or self.every_s <= 0:
@@ -31,6 +35,13 @@ class PolicyConfig:
             raise ValueError("threshold must be within (0, 1] and margin within [0, 1]")
         if self.confirmations < 1 or self.min_evidence < 0:
             raise ValueError("confirmations must be >= 1 and min_evidence >= 0")
+        if self.sure_evidence < 0 or not 0.0 < self.sure_confidence <= 1.0:
+            raise ValueError("sure_evidence must be >= 0 and sure_confidence within (0, 1]")
+
+    @property
+    def sure(self) -> tuple[float, float]:
+        """(evidence, confidence): below min_evidence, a persona at least this sure is shown."""
+        return (self.sure_evidence, self.sure_confidence)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from quart import Blueprint
 
+from personas_engine.policy import PolicyConfig
 from server.domain.errors import Forbidden, NotFound
 from server.domain.events import ID_PATTERN
 from server.web.admin_auth import current_admin
@@ -30,8 +31,9 @@ async def predict_persona(user_id: str) -> Any:
         raise NotFound("unknown_visitor", "no visit in progress for this visitor")
     state = (await states.load([session_id]))[session_id]
     model = await shop.personas.model
+    policy = PolicyConfig()  # the gate's sureness defaults, as the persona worker has them
     prediction = model.predict_state(
-        state.features, min_evidence=shop.settings.personas.min_evidence
+        state.features, min_evidence=shop.settings.personas.min_evidence, sure=policy.sure
     )
     return json_response(
         {

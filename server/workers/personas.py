@@ -239,7 +239,9 @@ class PersonaWorker(Worker):
                     self._due[sid] = state.predicted_at + self.policy.every_s
                 continue
             self._due.pop(sid, None)
-            prediction = model.predict_state(state.features, min_evidence=self.policy.min_evidence)
+            prediction = model.predict_state(
+                state.features, min_evidence=self.policy.min_evidence, sure=self.policy.sure
+            )
             before = state.display.persona
             state.display = update_display(
                 state.display, prediction.persona, prediction.probabilities, self.policy

@@ -19,7 +19,7 @@ from typing import Any
 from personas_engine.simulate import Mixture, simulate_visits
 
 BATCH_EVENTS = 50
-PURE = Mixture(pure_fraction=1.0, noise=0.0, sparse_pointer=0.0, touch=0.0, late_batch=0.0,
+PURE = Mixture(pure_fraction=1.0, noise=0.0, sparse_pointer=0.0, phone=0.0, tablet=0.0, late_batch=0.0,
                duplicate=0.0)  # fmt: skip
 
 

@@ -14,7 +14,13 @@ from personas_engine import artifacts
 from personas_engine.artifacts import load_model, resolve_version, save_model
 from personas_engine.dataset import trajectory
 from personas_engine.evaluate import expected_calibration_error, write_docs
-from personas_engine.features import FeatureState, features_of, fold_batches
+from personas_engine.features import (
+    FeatureState,
+    evidence,
+    feature_vector,
+    features_of,
+    fold_batches,
+)
 from personas_engine.model import PersonaModel, TrainParams, train
 from personas_engine.policy import PolicyConfig
 from personas_engine.simulate import Mixture, simulate_visits
@@ -180,3 +186,21 @@ def test_write_docs_replaces_only_the_marked_block(tmp_path: Path) -> None:
     doc.write_text("intro\n<!-- eval:start -->\nold\n<!-- eval:end -->\noutro\n")
     write_docs("new results\n", doc)
     assert doc.read_text() == "intro\n<!-- eval:start -->\nnew results\n<!-- eval:end -->\noutro\n"
+
+
+def test_a_persona_beyond_doubt_shows_with_less_evidence(model: PersonaModel) -> None:
+    # The scripted hurried visit, cut after its add to cart: little evidence, no doubt.
+    batches = fixture("hurried_scripted")["batches"][:2]
+    state = fold_batches(FeatureState(), batches)
+    found = evidence(state)
+    features = feature_vector(state)
+    probability = max(model.probabilities(features).values())
+    gate = found + 1  # more evidence than the visit has
+    assert model.predict(features, found, min_evidence=gate).persona == "unknown"
+    sure = model.predict(features, found, min_evidence=gate, sure=(found, probability - 0.01))
+    assert sure.persona == "hurried"
+    doubt = model.predict(features, found, min_evidence=gate, sure=(found, probability + 0.01))
+    assert doubt.persona == "unknown"
+    assert model.predict(features, found, min_evidence=gate, sure=(found + 0.5, 0.0)).persona == (
+        "unknown"
+    )  # not even that little evidence
