@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
+import socket
 import time
 from typing import Any
 
@@ -56,6 +58,7 @@ from server.adapters.shop_store import (
     CouponStore,
     OrderStore,
 )
+from server.adapters.trend_store import RedisTrendStore
 from server.adapters.visitor_state import VisitorState
 from server.adapters.write_queue import RedisWriteQueue
 from server.container import AdminReads, Personas, Pipeline, Privacy, Services
@@ -64,6 +67,7 @@ from server.pipeline.ingest import Ingest
 from server.services.adaptation import AdaptationPusher
 from server.services.live import AdminLiveViews, ShopperPersonaPush
 from server.services.privacy import ConsentResolver
+from server.services.trends import TrendSampler, keep_seconds
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import Checkpointer
 from server.workers.child import WorkerProcess
@@ -169,7 +173,12 @@ async def start_services(
         pipeline=pipeline,
         personas=build_personas(settings, redis_client, store, keys),
         privacy=build_privacy(settings, redis_client, store, keys, pipeline.ledger, secret_key),
-        admin=AdminReads(DashboardReads(store), ReplayStore(store), ExperimentSummaries(store)),
+        admin=AdminReads(
+            DashboardReads(store),
+            ReplayStore(store),
+            ExperimentSummaries(store),
+            RedisTrendStore(redis_client, keys, keep_seconds(settings.trends)),
+        ),
         notifier=notifier or write_only_notifier(settings, redis_url),
         valkey=valkey,
     )
@@ -193,6 +202,8 @@ async def start_services(
             # From the workers' process, live deltas cross Redis: sum them once a second.
             live = AdminLiveViews(services.notifier, coalesce_s=1.0 if worker_process else 0.0)
             start_workers(services, live, roles)
+        if settings.trends.enabled and not worker_process:
+            start_trends(services)
         if settings.workers.mode == "process" and not worker_process:
             await start_worker_process(services)
     except BaseException:
@@ -287,6 +298,22 @@ def start_workers(services: Services, live: AdminLiveViews, roles: frozenset[str
     if "personas" in roles and settings.personas.enabled:
         services.personas.worker = make_persona_worker(services, live)
         start_worker(services, services.personas.worker)
+
+
+def start_trends(services: Services) -> None:
+    """This web process's trend sampler: every web process reports its ingest counter, the
+    one holding the lease records the points (one sampler per deployment)."""
+    settings = services.settings.trends
+    sampler = TrendSampler(
+        services.admin.trends,
+        services.admin.dashboard,
+        services.pipeline.buffer,
+        lambda: services.pipeline.ingest.accepted_events,
+        every_s=settings.sample_every_s,
+        process=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+    )
+    services.admin.trend_sampler = sampler
+    services.tasks.append(asyncio.create_task(sampler.run(), name="trends"))
 
 
 def start_worker(services: Services, worker: Worker) -> None:

@@ -34,6 +34,7 @@ from server.adapters.redis_keys import RedisKeys
 from server.adapters.replay_store import ReplayStore
 from server.adapters.request_counters import RequestCounters
 from server.adapters.shop_store import CartStore, CatalogStore, CouponStore, OrderStore
+from server.adapters.trend_store import RedisTrendStore
 from server.adapters.visitor_state import VisitorState
 from server.adapters.write_queue import RedisWriteQueue
 from server.domain.rates import IngestRate
@@ -43,6 +44,7 @@ from server.settings import Settings
 
 if TYPE_CHECKING:  # workers import this module; only their types are needed here
     from personas_engine.model import PersonaModel
+    from server.services.trends import TrendSampler
     from server.workers.checkpointer import Checkpointer
     from server.workers.child import WorkerProcess
     from server.workers.consumer import Heartbeat
@@ -93,8 +95,10 @@ class AdminReads:
     dashboard: DashboardReads
     replays: ReplayStore
     experiments: ExperimentSummaries
+    trends: RedisTrendStore  # the overview's trend points (server/services/trends.py)
     ingest_rate: IngestRate = field(default_factory=IngestRate)
     day_figures: tuple[float, dict[str, Any]] | None = None  # (monotonic time, figures)
+    trend_sampler: TrendSampler | None = None  # a web process's (None: trends off, a worker)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "VITRINE_"
 SETTINGS_JSON_ENV = "VITRINE_SETTINGS_JSON"  # set by the web process for its worker process
@@ -180,6 +180,25 @@ class RetentionSettings(_Section):
     purge_every_minutes: float = Field(60.0, gt=0)  # the embedded engine's purge
 
 
+class TrendSettings(_Section):
+    """The admin overview's live trends (docs/admin.md, "Live trends")."""
+
+    enabled: bool = True  # one web process samples (a Redis lease); off: no charts' points
+    sample_every_s: float = Field(10.0, ge=1.0, le=300.0)  # one point per this many seconds
+    hour_bucket_s: int = Field(60, ge=1, le=600)  # the last hour's chart, in buckets of
+    day_bucket_s: int = Field(300, ge=60, le=3600)  # the last day's chart, in buckets of
+
+    @model_validator(mode="after")
+    def _buckets_fit(self) -> TrendSettings:
+        for name, bucket, span in (("hour", self.hour_bucket_s, 3600),
+                                   ("day", self.day_bucket_s, 86_400)):  # fmt: skip
+            if span % bucket:
+                raise ValueError(f"{name}_bucket_s must divide {span}")
+            if bucket < self.sample_every_s:
+                raise ValueError(f"{name}_bucket_s must be at least sample_every_s")
+        return self
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     paths: PathSettings = PathSettings()
@@ -197,6 +216,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings = RateLimitSettings()
     retention: RetentionSettings = RetentionSettings()
     replay: ReplaySettings = ReplaySettings()
+    trends: TrendSettings = TrendSettings()
 
     @property
     def var_dir(self) -> Path:

@@ -218,6 +218,23 @@ SOCKETIO = KeyFamily(
     "the Socket.IO pub/sub channel between processes (no key: nothing is stored)",
     None, Retention(by="pub/sub: messages are delivered, never stored"),
 )  # fmt: skip
+TRENDS = KeyFamily(
+    "trends", "trends", Scope.GLOBAL,
+    "the admin overview's trend points (sorted set by time: counts, no visitor data)",
+    Erasure.NO_PERSONAL_DATA,
+    Retention(ttl_s=2 * DAY_S, by="the trend sampler trims points older than a day"),
+)  # fmt: skip
+TRENDS_INGEST = KeyFamily(
+    "trends:ingest", "trends:ingest", Scope.GLOBAL,
+    "each web process's accepted-events counter, for events per second (counts only)",
+    Erasure.NO_PERSONAL_DATA,
+    Retention(ttl_s=DAY_S, by="the trend sampler drops a process silent for a minute"),
+)  # fmt: skip
+TRENDS_LOCK = KeyFamily(
+    "trends:lock", "trends:lock", Scope.GLOBAL,
+    "the trend sampler's lease (one sampling web process per deployment)",
+    Erasure.NO_PERSONAL_DATA, Retention(by="a lease (PX): renewed by its holder, or expires"),
+)  # fmt: skip
 LOGIN_FAILURES = KeyFamily(
     "login-failures", "login-failures:{username}", Scope.ADMIN,
     "failed admin logins for this user name (growing delays)",
@@ -229,7 +246,7 @@ FAMILIES: tuple[KeyFamily, ...] = (
     VISIT_STATE, EXPOSED, AGG_SESSION,
     SEEN, REPLAY_SEEN, REACH, VIEWPORT,
     EVENTS, WRITES, AGG_HEATMAP, AGG_SCROLL, AGG_DIRTY, AGG_FRAMED, CHECKPOINT_LOCK,
-    HEARTBEATS, SOCKETIO, LOGIN_FAILURES,
+    HEARTBEATS, SOCKETIO, LOGIN_FAILURES, TRENDS, TRENDS_INGEST, TRENDS_LOCK,
 )  # fmt: skip
 ERASABLE: tuple[KeyFamily, ...] = tuple(f for f in FAMILIES if f.erasure in ERASED_BY)
 # kind (server/pipeline/ledger.py) -> its family: agg:<kind>:<id>
@@ -356,6 +373,16 @@ class RedisKeys:
 
     def login_failures(self, username: str) -> str:
         return self.build(LOGIN_FAILURES, username=username)
+
+    # The overview's trends
+    def trends(self) -> str:
+        return self.build(TRENDS)
+
+    def trends_ingest(self) -> str:
+        return self.build(TRENDS_INGEST)
+
+    def trends_lock(self) -> str:
+        return self.build(TRENDS_LOCK)
 
     def raw(self, *parts: str) -> str:
         """A key outside the families (tests and one-off tools only; the app never)."""

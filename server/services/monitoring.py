@@ -12,9 +12,11 @@ from typing import Any
 
 from server.adapters.dashboard_store import conversion_by_persona, persona_counts
 from server.container import Services
+from server.domain.trends import ACTIVE_WINDOW_S
+from server.services.trends import live_tail
 from server.workers.health import expected_workers, pipeline_health
 
-ACTIVE_WINDOW = timedelta(minutes=5)
+ACTIVE_WINDOW = timedelta(seconds=ACTIVE_WINDOW_S)
 DAY_CACHE_S = 30.0  # the 24-hour figures move slowly; recompute them at most this often
 
 
@@ -87,4 +89,13 @@ async def overview_snapshot(shop: Services) -> dict[str, Any]:
         "personas_now": persona_counts(active),
         "last_24h": await _day_figures(shop, now),
         "pipeline": await pipeline_figures(shop),
+        "trends": await _trend_tail(shop),
     }
+
+
+async def _trend_tail(shop: Services) -> dict[str, Any] | None:
+    """The trend charts' newest buckets (server/services/trends.py); None with Redis down."""
+    try:
+        return await live_tail(shop.admin.trends, shop.settings.trends)
+    except Exception:  # Redis down: the rest of the overview still shows
+        return None

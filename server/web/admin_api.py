@@ -30,6 +30,7 @@ from server.adapters.replay_store import (
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN
 from server.services.monitoring import overview_snapshot
+from server.services.trends import trend_window, trend_windows
 from server.web.admin_auth import current_admin, require_admin
 from server.web.common import json_response, services
 from server.web.tracking import day_range, heatmap_data, read_heatmap_query
@@ -62,6 +63,17 @@ def iso(moment: datetime | None) -> str | None:
 @require_admin()
 async def overview() -> Any:
     return json_response(await overview_snapshot(services()))
+
+
+@blueprint.get("/admin/api/trends")
+@require_admin()
+async def trends() -> Any:
+    """The overview's trend buckets over one window: `?window=1h` (the default) or `1d`."""
+    shop = services()
+    name = request.args.get("window", "1h")
+    if name not in trend_windows(shop.settings.trends):
+        raise InvalidInput("bad_window", "window is 1h or 1d")
+    return json_response(await trend_window(shop.admin.trends, shop.settings.trends, name))
 
 
 @blueprint.get("/admin/api/heatmap")

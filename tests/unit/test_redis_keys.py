@@ -103,6 +103,8 @@ def test_every_key_the_registry_builds_parses_back_to_its_family() -> None:
         "agg:dirty": KEYS.aggregates_dirty(), "agg:framed": KEYS.aggregates_framed(),
         "agg:checkpoint-lock": KEYS.checkpoint_lock(), "health:workers": KEYS.heartbeats(),
         "socketio": KEYS.socketio_channel(), "login-failures": KEYS.login_failures("ada"),
+        "trends": KEYS.trends(), "trends:ingest": KEYS.trends_ingest(),
+        "trends:lock": KEYS.trends_lock(),
     }  # fmt: skip
     assert set(built) == {f.name for f in FAMILIES}
     for name, key in built.items():
