@@ -33,6 +33,7 @@ from server.web import (
     assets,
     cart_api,
     experiments_admin,
+    frustration_api,
     personalization_api,
     personas_api,
     privacy_api,
@@ -118,7 +119,7 @@ def create_app(
 
     for module in (
         shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
-        personalization_api, admin_api, experiments_admin, privacy_api,
+        personalization_api, admin_api, experiments_admin, privacy_api, frustration_api,
     ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 

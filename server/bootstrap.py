@@ -396,6 +396,7 @@ def make_flusher(services: Services, *, on_flushed: Any = None) -> Flusher:
         consumer=os.environ.get("VITRINE_FLUSHER_CONSUMER") or None,
         groups=groups,
         heartbeat=services.pipeline.heartbeat,
+        frustration_rules=settings.frustration.rules(),
     )
 
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from server.domain.frustration import FrustrationRules
+
 ENV_PREFIX = "VITRINE_"
 SETTINGS_JSON_ENV = "VITRINE_SETTINGS_JSON"  # set by the web process for its worker process
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +171,23 @@ class ReplaySettings(_Section):
     chunks_per_second: float = Field(4.0, gt=0)  # per connection; 20 is the burst
 
 
+class FrustrationSettings(_Section):
+    """Thresholds of the frustration signals (server/domain/frustration.py, docs/admin.md)."""
+
+    rage_clicks: int = Field(3, ge=2, le=20)
+    rage_window_ms: int = Field(700, ge=100, le=5000)
+    rage_radius_px: int = Field(30, ge=1, le=500)
+    dead_window_ms: int = Field(1000, ge=1, le=2000)  # at most the tracker's 2 s watch
+    error_window_ms: int = Field(1000, ge=1, le=2000)
+    quick_back_ms: int = Field(5000, ge=500, le=60_000)
+    thrash_turns: int = Field(5, ge=2, le=50)
+    thrash_window_ms: int = Field(1500, ge=100, le=10_000)
+    thrash_min_px: int = Field(20, ge=1, le=1000)
+
+    def rules(self) -> FrustrationRules:
+        return FrustrationRules(**self.model_dump())
+
+
 class RetentionSettings(_Section):
     events_days: int = Field(30, ge=1)
     replays_days: int = Field(30, ge=1)
@@ -216,6 +235,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings = RateLimitSettings()
     retention: RetentionSettings = RetentionSettings()
     replay: ReplaySettings = ReplaySettings()
+    frustration: FrustrationSettings = FrustrationSettings()
     trends: TrendSettings = TrendSettings()
 
     @property

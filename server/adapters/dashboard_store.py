@@ -17,6 +17,7 @@ from server.adapters.event_store import HEATMAP_BINS, SESSIONS
 from server.adapters.mongo_store import MAX_LIST_FILTER, MongoStore, find_in, list_chunks
 from server.adapters.persona_store import PERSONA_HISTORY
 from server.adapters.shop_store import ORDERS
+from server.domain.frustration import SIGNALS
 
 EXPOSURES = "exposures"  # written by the adaptation layer: {vid, sid, at, adaptation, persona, arm}
 SUMMARY_FIELDS = {"vid": 1, "persona": 1, "arm": 1, "converted": 1, "last_at": 1}
@@ -32,6 +33,7 @@ class SessionFilter:
     arm: str | None = None
     converted: bool | None = None
     vid: str | None = None
+    signal: str | None = None  # a frustration signal the session had, or "any"
 
     def query(self) -> dict[str, Any]:
         query: dict[str, Any] = {"last_at": {"$gte": self.since, "$lt": self.until}}
@@ -43,6 +45,10 @@ class SessionFilter:
             query["converted"] = True if self.converted else {"$ne": True}
         if self.vid is not None:
             query["vid"] = self.vid
+        if self.signal == "any":
+            query["$or"] = [{f"fx.{kind}": {"$gt": 0}} for kind in SIGNALS]
+        elif self.signal is not None:
+            query[f"fx.{self.signal}"] = {"$gt": 0}
         return query
 
 

@@ -16,6 +16,7 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from server.adapters.mongo_store import IndexSpec, MongoStore, RetentionRule, list_chunks
+from server.pipeline.ledger import FRUSTRATION as FRUSTRATION_KIND
 from server.pipeline.ledger import HEATMAP as HEATMAP_KIND
 from server.pipeline.ledger import SCROLL as SCROLL_KIND
 from server.pipeline.ledger import SESSIONS as SESSION_KIND
@@ -29,6 +30,7 @@ SESSIONS = "sessions"
 EXPERIMENT_VISITORS = "experiment_visitors"
 HEATMAP_BINS = "heatmap_bins"
 SCROLL_DEPTH = "scroll_depth"
+FRUSTRATION = "frustration"  # signal counts per day × viewport class × persona × arm × page
 
 EVENT_INDEXES = (
     IndexSpec(FRAMES, [("sid", 1), ("t0", 1)]),
@@ -40,6 +42,7 @@ EVENT_INDEXES = (
     IndexSpec(EXPERIMENT_VISITORS, [("persona", 1), ("arm", 1)]),
     IndexSpec(HEATMAP_BINS, [("path", 1), ("kind", 1), ("day", 1)]),
     IndexSpec(SCROLL_DEPTH, [("path", 1), ("day", 1)]),
+    IndexSpec(FRUSTRATION, [("day", 1), ("path", 1)]),
 )
 
 
@@ -52,6 +55,7 @@ def event_retention(settings: Settings) -> list[RetentionRule]:
         RetentionRule(EXPERIMENT_VISITORS, "last_seen", days.aggregates_days),
         RetentionRule(HEATMAP_BINS, "updated_at", days.aggregates_days),
         RetentionRule(SCROLL_DEPTH, "updated_at", days.aggregates_days),
+        RetentionRule(FRUSTRATION, "updated_at", days.aggregates_days),
     ]
 
 
@@ -97,9 +101,11 @@ class MongoEventStore:
         self.visitors = store[EXPERIMENT_VISITORS]
         self.heatmap_bins = store[HEATMAP_BINS]
         self.scroll_depth = store[SCROLL_DEPTH]
+        self.frustration = store[FRUSTRATION]
         self._by_kind = {
             SESSION_KIND: self.sessions, VISITOR_KIND: self.visitors,
             HEATMAP_KIND: self.heatmap_bins, SCROLL_KIND: self.scroll_depth,
+            FRUSTRATION_KIND: self.frustration,
         }  # fmt: skip
         self.write_ops = 0  # MongoDB write operations issued (for the flush benchmark)
         # (path, kind, day, filters) -> (when, the day's bins merged): see heatmap_documents
@@ -231,6 +237,25 @@ class MongoEventStore:
         query: dict[str, Any] = {"path": path, "day": {"$in": list(days)}}
         query.update(filters)
         return cast(list[dict[str, Any]], await self.scroll_depth.find(query).to_list())
+
+    async def frustration_documents(
+        self, path: str | None, days: Sequence[str], filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """A page's frustration documents (every page's with `path` None) on these days."""
+        query: dict[str, Any] = {"day": {"$in": list(days)}, **filters}
+        if path is not None:
+            query["path"] = path
+        return cast(list[dict[str, Any]], await self.frustration.find(query).to_list())
+
+    async def page_view_counts(
+        self, path: str | None, days: Sequence[str], filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Scroll documents reduced to their views (bucket 0: every view reaches it once)."""
+        query: dict[str, Any] = {"day": {"$in": list(days)}, **filters}
+        if path is not None:
+            query["path"] = path
+        found = self.scroll_depth.find(query, {"path": 1, "reached.0": 1})
+        return cast(list[dict[str, Any]], await found.to_list())
 
 
 async def session_chunks(store: MongoEventStore, session_id: str) -> list[dict[str, Any]]:

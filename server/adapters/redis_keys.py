@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from server.domain.adaptations import BY_NAME
-from server.pipeline.ledger import HEATMAP, SCROLL, SESSIONS, VISITORS
+from server.pipeline.ledger import FRUSTRATION, HEATMAP, SCROLL, SESSIONS, VISITORS
 from server.settings import Settings
 
 DAY_S = 86_400
@@ -153,6 +153,11 @@ AGG_SESSION = KeyFamily(
     "the session summary's aggregates, waiting for the checkpoint",
     Erasure.BY_SESSION, Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
 )  # fmt: skip
+DETECTION = KeyFamily(
+    "fx", "fx:{sid}", Scope.SESSION,
+    "the session's frustration detection state between flush rounds (its last clicks, "
+    "pointer turns and page views)", Erasure.BY_SESSION, Retention(ttl_s=DAY_S),
+)  # fmt: skip
 SEEN = KeyFamily(
     "seen", "seen:{pvid}", Scope.PAGE_VIEW,
     "the sequence numbers of the page view's batches accepted (resends are dropped)",
@@ -193,6 +198,11 @@ AGG_SCROLL = KeyFamily(
     f"agg:{SCROLL}", f"agg:{SCROLL}:{{doc_id}}", Scope.GLOBAL,
     "a scroll-depth document's counts", Erasure.NO_PERSONAL_DATA,
     Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
+)  # fmt: skip
+AGG_FRUSTRATION = KeyFamily(
+    f"agg:{FRUSTRATION}", f"agg:{FRUSTRATION}:{{doc_id}}", Scope.GLOBAL,
+    "a page's frustration signal counts (day, viewport class, persona, arm)",
+    Erasure.NO_PERSONAL_DATA, Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
 )  # fmt: skip
 AGG_DIRTY = KeyFamily(
     "agg:dirty", "agg:dirty", Scope.GLOBAL, "names of the hashes changed since their checkpoint",
@@ -243,9 +253,10 @@ LOGIN_FAILURES = KeyFamily(
 
 FAMILIES: tuple[KeyFamily, ...] = (
     VISIT, PERSONA, OPTOUT, TRIGGERED, CONSENT, ERASED, AGG_VISITOR, RATE_LIMIT,
-    VISIT_STATE, EXPOSED, AGG_SESSION,
+    VISIT_STATE, EXPOSED, AGG_SESSION, DETECTION,
     SEEN, REPLAY_SEEN, REACH, VIEWPORT,
-    EVENTS, WRITES, AGG_HEATMAP, AGG_SCROLL, AGG_DIRTY, AGG_FRAMED, CHECKPOINT_LOCK,
+    EVENTS, WRITES, AGG_HEATMAP, AGG_SCROLL, AGG_FRUSTRATION, AGG_DIRTY, AGG_FRAMED,
+    CHECKPOINT_LOCK,
     HEARTBEATS, SOCKETIO, LOGIN_FAILURES, TRENDS, TRENDS_INGEST, TRENDS_LOCK,
 )  # fmt: skip
 ERASABLE: tuple[KeyFamily, ...] = tuple(f for f in FAMILIES if f.erasure in ERASED_BY)
@@ -321,6 +332,9 @@ class RedisKeys:
 
     def exposed(self, sid: str, adaptation: str) -> str:
         return self.build(EXPOSED, sid=sid, adaptation=adaptation)
+
+    def detection(self, sid: str) -> str:
+        return self.build(DETECTION, sid=sid)
 
     # Page view
     def seen(self, pvid: str) -> str:

@@ -2,6 +2,8 @@
 
 Pure: no I/O. The flusher feeds it the batches it read from the stream (each with the
 time the server received it and the visitor's persona and arm) and writes the result.
+Frustration signals need what came before a batch (a rage click can straddle two rounds):
+each session's detection state comes in with the round and goes out in the plan.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from server.domain.frustration import (
+    DEFAULT_RULES,
+    ERROR,
+    FrustrationRules,
+    SessionFrustration,
+    Signal,
+)
 from server.domain.heatmap import anchor_cell, anchor_key, page_cell, scroll_bucket, viewport_class
 
 
@@ -81,6 +90,12 @@ class FlushPlan:
     # (scroll document id, page view id, bucket): the flusher counts a bucket once per view.
     scroll_reached: list[tuple[str, str, int]] = field(default_factory=list)
     scroll_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Frustration signals per page × viewport class × persona × arm × day (server/domain/
+    # frustration.py), and each session's detection state after the round, with the
+    # visitor it belongs to and the earliest batch behind it (erasure checks).
+    frustration: dict[str, Update] = field(default_factory=dict)
+    detection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    detection_owner: dict[str, tuple[str, int]] = field(default_factory=dict)
     events: int = 0
 
 
@@ -110,16 +125,36 @@ def plan_chunks(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
     return [chunk_document(item) for item in items]
 
 
-def plan_aggregates(items: Iterable[StreamedBatch], viewports: Mapping[str, int]) -> FlushPlan:
-    """Fold batches into session summaries, heatmap bins and scroll-depth marks.
+def plan_aggregates(
+    items: Iterable[StreamedBatch],
+    viewports: Mapping[str, int],
+    detection: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: FrustrationRules = DEFAULT_RULES,
+) -> FlushPlan:
+    """Fold batches into session summaries, heatmap bins, scroll-depth marks and signals.
 
     `viewports` maps a page view id to its viewport width when an earlier batch told us
-    (a batch without a `page` event still needs its view's width to bin clicks).
+    (a batch without a `page` event still needs its view's width to bin clicks);
+    `detection` maps a session id to its frustration detection state after earlier rounds.
     """
     plan = FlushPlan()
     widths = dict(viewports)
+    known = detection or {}
+    detectors: dict[str, SessionFrustration] = {}
     for item in items:
         _fold(plan, item, widths)
+        sid = item.batch["sid"]
+        detector = detectors.get(sid)
+        if detector is None:
+            detector = detectors[sid] = SessionFrustration(known.get(sid), rules)
+        for signal in detector.feed(item.batch):
+            _signal(plan, item, day_of(item.received_ms), signal, widths)
+        owner = plan.detection_owner.get(sid)
+        plan.detection_owner[sid] = (
+            item.batch["vid"],
+            min(item.received_ms, owner[1]) if owner else item.received_ms,
+        )
+    plan.detection = {sid: detector.to_state() for sid, detector in detectors.items()}
     return plan
 
 
@@ -180,6 +215,38 @@ def _fold(plan: FlushPlan, item: StreamedBatch, widths: dict[str, int]) -> None:
                 session.set["converted"] = True
         elif kind == "vis":
             session.add("active_ms", event["act_ms"])
+
+
+def _signal(
+    plan: FlushPlan, item: StreamedBatch, day: str, signal: Signal, widths: Mapping[str, int]
+) -> None:
+    """Count a signal in its session and in its page's frustration document."""
+    session = plan.sessions[item.batch["sid"]]
+    session.add(f"fx.{signal.kind}")
+    width = widths.get(signal.pvid, widths.get(item.batch["pvid"], 1280))
+    vclass = viewport_class(width)
+    doc_id = f"{day}|{vclass}|{item.persona}|{item.arm}|{signal.path}"
+    doc = plan.frustration.get(doc_id)
+    if doc is None:
+        doc = plan.frustration[doc_id] = Update()
+        doc.on_insert.update(
+            {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
+             "path": signal.path}
+        )  # fmt: skip
+    kind = signal.kind
+    doc.add(f"n.{kind}")
+    if signal.anchor is not None and signal.rx is not None and signal.ry is not None:
+        key, cell = anchor_cell(signal.anchor, signal.rx, signal.ry).split(":", 1)
+        doc.add(f"a.{key}.{kind}")
+        doc.add(f"c.{kind}.{key}.{cell}")
+        doc.set[f"anchors.{key}"] = signal.anchor
+    if signal.x is not None and signal.y is not None:
+        doc.add(f"p.{kind}.{page_cell(signal.x, signal.y, width)}")
+    if kind == ERROR:
+        doc.add(f"ek.{signal.error_kind or 'other'}")
+        origin = signal.error_origin or "unknown"
+        doc.add(f"eo.{anchor_key(origin)}")
+        doc.set[f"origins.{anchor_key(origin)}"] = origin
 
 
 def _bin(plan: FlushPlan, item: StreamedBatch, day: str, kind: str, width: int) -> Update:

@@ -1,9 +1,10 @@
 """The aggregate ledger's vocabulary: a round's updates as flat ops, and hashes as documents.
 
-Pure: no I/O. Aggregates (session summaries, visitor records, heatmap bins, scroll depth)
-live in Redis hashes, one per document, updated by one Lua call per flush round together
-with the XACK of the round's entries (exactly once: both happen or neither). A checkpoint
-copies changed hashes into MongoDB as whole documents, so writing one twice is harmless.
+Pure: no I/O. Aggregates (session summaries, visitor records, heatmap bins, scroll depth,
+frustration signals) live in Redis hashes, one per document, updated by one Lua call per
+flush round together with the XACK of the round's entries (exactly once: both happen or
+neither), and so does each session's frustration detection state. A checkpoint copies
+changed hashes into MongoDB as whole documents, so writing one twice is harmless.
 
 A hash field is a dotted document path. Numbers are stored as they are (HINCRBY works on
 them); any other value is stored as "j:" + JSON. Datetimes are epoch milliseconds.
@@ -16,7 +17,7 @@ import math
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,13 +34,14 @@ SET = "S"  # set the value
 SET_ON_INSERT = "O"  # set the value unless the field exists
 MAX_HOURLY = "Q"  # keep the larger number; the document counts as changed once per hour
 
-SESSIONS, VISITORS, HEATMAP, SCROLL = "s", "v", "h", "d"
+SESSIONS, VISITORS, HEATMAP, SCROLL, FRUSTRATION = "s", "v", "h", "d", "f"
 # Document fields that are datetimes (stored as epoch ms in the hash).
 DATETIME_FIELDS = {
     SESSIONS: frozenset({"started_at", "last_at"}),
     VISITORS: frozenset({"first_seen", "last_seen"}),
     HEATMAP: frozenset(),
     SCROLL: frozenset(),
+    FRUSTRATION: frozenset(),
 }
 # Hash fields the ledger keeps for itself, never copied into documents.
 GEN_FIELD = "_gen"  # bumped by every change: the checkpoint's generation number
@@ -115,12 +117,23 @@ class ScrollMark:
     bucket: int
 
 
+@dataclass(frozen=True)
+class Detection:
+    """A session's frustration detection state after the round (set with the commit)."""
+
+    sid: str
+    state: bytes  # JSON
+    vid: str  # a visitor erased during the round gets none
+    received_ms: int
+
+
 @dataclass
 class RoundOps:
     keys: list[KeyOps]
     scroll_marks: list[ScrollMark]
     scroll_meta: dict[str, list[Op]]  # applied to a scroll document only when it gains counts
     viewports: dict[str, int]  # page view -> width, for later batches without a page event
+    detection: list[Detection] = field(default_factory=list)
 
 
 def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
@@ -144,6 +157,8 @@ def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
         keys.append(KeyOps(VISITORS, vid, ops, vid, first_received[vid]))
     for bin_id, update in plan.heatmap_bins.items():
         keys.append(KeyOps(HEATMAP, bin_id, update_ops(update)))
+    for doc_id, update in plan.frustration.items():
+        keys.append(KeyOps(FRUSTRATION, doc_id, update_ops(update)))
     deepest: dict[tuple[str, str], int] = {}
     for doc_id, pvid, bucket in plan.scroll_reached:
         deepest[(doc_id, pvid)] = max(bucket, deepest.get((doc_id, pvid), -1))
@@ -152,7 +167,11 @@ def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
         doc_id: [(SET_ON_INSERT, name, encode_value(value)) for name, value in fields.items()]
         for doc_id, fields in plan.scroll_meta.items()
     }
-    return RoundOps(keys, marks, meta, viewports)
+    detection = [
+        Detection(sid, orjson.dumps(state), *plan.detection_owner[sid])
+        for sid, state in plan.detection.items()
+    ]
+    return RoundOps(keys, marks, meta, viewports, detection)
 
 
 def document_from_hash(kind: str, doc_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -182,6 +201,7 @@ def _set_path(doc: dict[str, Any], parts: list[str], value: Any) -> None:
 # How a stored document folds into a hash that restarted from nothing (its Redis copy had
 # expired, then new batches came): counters add, bounds compare, the rest keeps Redis's value.
 _SESSION_COUNTERS = frozenset({"events", "clicks", "page_views", "cart_actions", "active_ms"})
+_FRUSTRATION_COUNTERS = frozenset({"n", "a", "c", "p", "ek", "eo"})
 _PAGE_COUNTERS = frozenset({"events", "clicks"})
 
 
@@ -189,6 +209,8 @@ def _merge_op(kind: str, path: str) -> str:
     parts = path.split(".")
     if kind == SESSIONS:
         if path in _SESSION_COUNTERS or (parts[0] == "pages" and parts[-1] in _PAGE_COUNTERS):
+            return INC
+        if parts[0] == "fx":
             return INC
         if path in ("last_at", "max_depth") or (parts[0] == "pages" and parts[-1] == "max_depth"):
             return MAX
@@ -203,6 +225,8 @@ def _merge_op(kind: str, path: str) -> str:
         if path == "n" or parts[0] in ("page", "anchor"):
             return INC
     elif kind == SCROLL and parts[0] == "reached":
+        return INC
+    elif kind == FRUSTRATION and parts[0] in _FRUSTRATION_COUNTERS:
         return INC
     return SET_ON_INSERT
 

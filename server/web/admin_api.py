@@ -29,6 +29,7 @@ from server.adapters.replay_store import (
 )
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import ID_PATTERN
+from server.domain.frustration import SIGNALS, Signal, session_signals
 from server.services.monitoring import overview_snapshot
 from server.services.trends import trend_window, trend_windows
 from server.web.admin_auth import current_admin, require_admin
@@ -108,10 +109,13 @@ def session_filter(args: Any) -> tuple[SessionFilter, int]:
     vid = args.get("vid") or None
     if vid is not None and not ID_PATTERN.fullmatch(vid):
         raise InvalidInput("invalid_field", "vid is a visitor id")
+    signal = args.get("signal") or None
+    if signal is not None and signal not in (*SIGNALS, "any"):
+        raise InvalidInput("invalid_field", f"signal is one of {', '.join(SIGNALS)} or any")
     page = args.get("page") or "1"
     if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
         raise InvalidInput("invalid_field", f"page is 1..{MAX_PAGE}")
-    filters = SessionFilter(since, until + timedelta(days=1), persona, arm, converted, vid)
+    filters = SessionFilter(since, until + timedelta(days=1), persona, arm, converted, vid, signal)
     return filters, int(page)
 
 
@@ -141,6 +145,7 @@ def session_row(
         "events": doc.get("events", 0),
         "clicks": doc.get("clicks", 0),
         "converted": bool(doc.get("converted", False)),
+        "frustration": {k: int(n) for k, n in doc.get("fx", {}).items() if k in SIGNALS and n},
         "order_cents": order_cents,
         "persona_timeline": [
             {"at": iso(c["at"]), "persona": shown_persona(c), "confidence": c.get("confidence")}
@@ -187,9 +192,13 @@ async def _session_or_404(session_id: str) -> dict[str, Any]:
 
 
 def _markers(
-    changes: list[dict[str, Any]], exposures: list[dict[str, Any]], offset_ms: int
+    changes: list[dict[str, Any]],
+    exposures: list[dict[str, Any]],
+    offset_ms: int,
+    signals: list[Signal] = [],  # noqa: B006 (read only)
 ) -> list[dict[str, Any]]:
-    """Persona changes and exposures on the replay's clock (browser time)."""
+    """Persona changes, exposures and frustration signals on the replay's clock (browser
+    time: a signal's time is the browser's already)."""
     markers = [
         {
             "kind": "persona",
@@ -212,6 +221,17 @@ def _markers(
         for e in exposures
         if not e.get("counterfactual")  # "would have shown": nothing happened on the page
     ]
+    markers += [
+        {
+            "kind": "frustration",
+            "t": s.at_ms,
+            "label": s.kind,
+            "page": s.path,
+            "anchor": s.anchor,
+            **({"error": {"kind": s.error_kind, "origin": s.error_origin}} if s.error_kind else {}),
+        }
+        for s in signals
+    ]
     return sorted(markers, key=lambda marker: marker["t"])
 
 
@@ -228,13 +248,15 @@ async def replay(session_id: str) -> Any:
     exposures = (await reads.exposures_of([session_id])).get(session_id, [])
     offset = clock_offset_ms(chunks)
     events = events_of(chunks)
+    batches = await session_chunks(services().pipeline.events, session_id)
+    signals = session_signals(batches, services().settings.frustration.rules())
     last_received = max((epoch_ms(c["received_at"]) for c in chunks), default=0)
     return json_response(
         {
             "session": session_row(doc, changes, exposures, None),
             "events": events,
             "chunks": [c["_id"] for c in chunks],
-            "markers": _markers(changes, exposures, offset),
+            "markers": _markers(changes, exposures, offset, signals),
             "clock_offset_ms": offset,
             "live": time.time() * 1000 - last_received < LIVE_WINDOW_S * 1000,
         }

@@ -131,6 +131,12 @@ def read_heatmap_query(body: Any) -> dict[str, Any]:
     kind = read_str(data, "kind", max_len=10)
     if kind not in ("click", "move", "scroll"):
         raise InvalidInput("invalid_field", "kind is click, move or scroll")
+    days, filters = read_aggregate_filters(data)
+    return {"path": path, "kind": kind, "days": days, "filters": filters}
+
+
+def read_aggregate_filters(data: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The days and the filters (viewport class, persona, arm) of a read of aggregates."""
     filters: dict[str, str] = {}
     viewport = read_str(data, "viewport_class", max_len=10, required=False)
     if viewport is not None:
@@ -151,7 +157,7 @@ def read_heatmap_query(body: Any) -> dict[str, Any]:
         read_str(data, "from", pattern=DAY, max_len=10, required=False),
         read_str(data, "to", pattern=DAY, max_len=10, required=False),
     )
-    return {"path": path, "kind": kind, "days": days, "filters": filters}
+    return days, filters
 
 
 async def heatmap_data(query: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import orjson
 from server.adapters.aggregate_ledger import RedisAggregateLedger
 from server.adapters.event_store import MongoEventStore
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
+from server.domain.frustration import DEFAULT_RULES, FrustrationRules
 from server.pipeline.aggregate import FlushPlan, StreamedBatch, plan_aggregates
 from server.pipeline.ledger import plan_frames, round_ops
 from server.workers.consumer import Heartbeat, Worker, consumer_name
@@ -120,6 +121,7 @@ class Flusher(Worker):
         consumer: str | None = None,
         groups: tuple[str, ...] = (GROUP,),
         heartbeat: Heartbeat | None = None,
+        frustration_rules: FrustrationRules = DEFAULT_RULES,
     ) -> None:
         super().__init__(heartbeat=heartbeat)
         self.buffer = buffer
@@ -137,6 +139,7 @@ class Flusher(Worker):
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer or consumer_name("flusher")
         self.groups = groups  # every group reading the stream: trimmed below all of them
+        self.frustration_rules = frustration_rules
         self.counts = FlushCounts()
         self._count = read_count
         self._last_claim = 0.0
@@ -207,18 +210,21 @@ class Flusher(Worker):
             i.batch["pvid"] for i in items if any(e["k"] == "page" for e in i.batch["events"])
         }
         widths = await self.ledger.viewports(sorted({i.batch["pvid"] for i in items} - announced))
+        detection = await self.ledger.detection(sorted({i.batch["sid"] for i in items}))
         by_entry = {item.entry_id: item for item in items}
         # The aggregates go in slices, each applied with the XACK of its own entries: Redis
         # runs one script at a time, and a short one keeps ingest's appends from waiting.
         for start in range(0, len(entries), self.commit_size):
             part = entries[start : start + self.commit_size]
             part_items = [by_entry[e.entry_id] for e in part if e.entry_id in by_entry]
-            plan = plan_aggregates(part_items, widths)
+            plan = plan_aggregates(part_items, widths, detection, self.frustration_rules)
             ops = round_ops(plan, part_items)
             widths.update(ops.viewports)
             result = await self.ledger.commit(GROUP, self.consumer, [e.entry_id for e in part], ops)
             crash_point("after_commit")
-            if not result.ok:
+            if result.ok:
+                detection.update(plan.detection)
+            else:
                 # Another consumer claimed these entries (this one was too slow): it applies
                 # them. A batch in both consumers' frames is read once (MongoEventStore).
                 self.counts.conflicts += 1

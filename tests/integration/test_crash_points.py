@@ -87,20 +87,24 @@ class _Recorder:
 
 def _handmade_visit(vid: str, sid: str) -> list[dict[str, Any]]:
     """Pages, moves, clicks, scrolls, visibility and a cart that ends in an order, with
-    batches without a page event (their view's width comes from an earlier round)."""
+    batches without a page event (their view's width comes from an earlier round), a rage
+    click split over two batches and a quick back from the cart (frustration signals carry
+    detection state from round to round)."""
     t0 = 1_760_000_000_000
-    product, cart = page_view_id(), page_view_id()
+    product, cart, back = page_view_id(), page_view_id(), page_view_id()
     return [
         batch(vid, sid, product, 0, [page_event("/product/p002", 390), *moves(12)],
               "/product/p002", t0),
         batch(vid, sid, product, 1, [click(700), {"k": "scroll", "t": 800, "y": 900, "d": 0.45},
-              {"k": "cart", "t": 900, "op": "add", "pid": "p002", "q": 2}], "/product/p002", t0),
-        batch(vid, sid, product, 2, [{"k": "scroll", "t": 1500, "y": 1800, "d": 0.9},
+              click(850), {"k": "cart", "t": 900, "op": "add", "pid": "p002", "q": 2}],
+              "/product/p002", t0),
+        batch(vid, sid, product, 2, [click(1000), {"k": "scroll", "t": 1500, "y": 1800, "d": 0.9},
               {"k": "vis", "t": 1600, "s": "hidden", "act_ms": 1400}], "/product/p002", t0),
         batch(vid, sid, cart, 0, [page_event("/cart", 390), click(300, "#checkout")],
               "/cart", t0 + 2000),
         batch(vid, sid, cart, 1, [{"k": "cart", "t": 500, "op": "checkout"},
               {"k": "cart", "t": 900, "op": "order"}, *moves(4, 950)], "/cart", t0 + 2000),
+        batch(vid, sid, back, 0, [page_event("/product/p002", 390)], "/product/p002", t0 + 4000),
     ]  # fmt: skip
 
 
@@ -223,6 +227,9 @@ async def baseline(
         recomputed = hourly(await expected_documents(run.events))
         assert {name: hourly(result)[name] for name in recomputed} == recomputed
     assert len(result["batches"]) == len(await fixed_input())
+    # The handmade visit's signals are there to be lost or doubled by a crash.
+    signals = [doc["n"] for doc in result["frustration"].values()]
+    assert {"rage", "quick_back"} <= {kind for counts in signals for kind in counts}
     return result
 
 
@@ -261,7 +268,7 @@ async def test_a_flusher_killed_at_each_step_leaves_what_a_run_without_crash_lea
               f"crashed after {crashed_at - started:.1f}s leaving {left}, "
               f"drained {time.monotonic() - crashed_at:.1f}s later")  # fmt: skip
     result, baseline = hourly(result), hourly(baseline)
-    for name in ("batches", "sessions", "visitors", "heatmap_bins", "scroll_depth"):
+    for name in ("batches", "sessions", "visitors", "heatmap_bins", "scroll_depth", "frustration"):
         if name == "batches":
             assert result[name] == baseline[name], name
         else:

@@ -78,14 +78,19 @@ def _put(doc: dict[str, Any], path: str, value: Any) -> None:
 
 
 async def expected_documents(events: MongoEventStore) -> dict[str, dict[str, dict[str, Any]]]:
-    """Sessions, visitors, heatmap bins and scroll docs recomputed from the stored batches."""
+    """Sessions, visitors, heatmap bins, scroll and frustration docs, from the stored batches."""
     batches = await events.stored_batches({})
-    batches.sort(key=lambda c: (_ms(c["received_at"]), c["pvid"], c["seq"]))
+    # The stream's order: by receive time, and within a millisecond (ingest stamps a burst
+    # alike) by page view start, so a session's page views come in the order they began
+    # (frustration's quick backs depend on it, as they do on the stream's order).
+    batches.sort(key=lambda c: (_ms(c["received_at"]), c["t0"], c["pvid"], c["seq"]))
     docs: dict[str, dict[str, dict[str, Any]]] = {
         "sessions": {}, "visitors": {}, "heatmap_bins": {}, "scroll_depth": {},
+        "frustration": {},
     }  # fmt: skip
     widths: dict[str, int] = {}
     reach: dict[str, int] = {}
+    detection: dict[str, dict[str, Any]] = {}  # as the flusher carries it in fx:<sid>
     for chunk in batches:
         item = StreamedBatch(
             entry_id=chunk["_id"],
@@ -96,12 +101,14 @@ async def expected_documents(events: MongoEventStore) -> dict[str, dict[str, dic
             arm=chunk["arm"],
             persona=chunk.get("persona", "unknown"),
         )
-        plan = plan_aggregates([item], widths)
+        plan = plan_aggregates([item], widths, detection)
+        detection.update(plan.detection)
         for event in item.batch["events"]:
             if event["k"] == "page":
                 widths[item.batch["pvid"]] = event["vw"]
         for name, updates in (("sessions", plan.sessions), ("visitors", plan.visitors),
-                              ("heatmap_bins", plan.heatmap_bins)):  # fmt: skip
+                              ("heatmap_bins", plan.heatmap_bins),
+                              ("frustration", plan.frustration)):  # fmt: skip
             for doc_id, update in updates.items():
                 docs[name][doc_id] = _apply(docs[name].get(doc_id), update)
         for doc_id, pvid, bucket in plan.scroll_reached:
@@ -119,7 +126,8 @@ async def expected_documents(events: MongoEventStore) -> dict[str, dict[str, dic
 async def stored_documents(events: MongoEventStore) -> dict[str, dict[str, dict[str, Any]]]:
     """The aggregate documents MongoDB holds, in the same comparable form."""
     collections = {"sessions": events.sessions, "visitors": events.visitors,
-                   "heatmap_bins": events.heatmap_bins, "scroll_depth": events.scroll_depth}  # fmt: skip
+                   "heatmap_bins": events.heatmap_bins, "scroll_depth": events.scroll_depth,
+                   "frustration": events.frustration}  # fmt: skip
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, collection in collections.items():
         out[name] = {str(doc["_id"]): comparable(doc) async for doc in collection.find({})}

@@ -100,6 +100,8 @@ def test_every_key_the_registry_builds_parses_back_to_its_family() -> None:
         "rseen": KEYS.replay_seen("p"), "reach": KEYS.reach("p"), "vw": KEYS.viewport("p"),
         "events": KEYS.events_stream(), "writes": KEYS.write_stream(),
         "agg:h": KEYS.aggregate("h", "/x:3:4:2026-01-01"), "agg:d": KEYS.aggregate("d", "d:1"),
+        "agg:f": KEYS.aggregate("f", "2026-01-01|desktop|explorer|treatment|/x"),
+        "fx": KEYS.detection("s"),
         "agg:dirty": KEYS.aggregates_dirty(), "agg:framed": KEYS.aggregates_framed(),
         "agg:checkpoint-lock": KEYS.checkpoint_lock(), "health:workers": KEYS.heartbeats(),
         "socketio": KEYS.socketio_channel(), "login-failures": KEYS.login_failures("ada"),

@@ -1,0 +1,49 @@
+"""Frustration signals for the admin console: a page's signals, and the pages that struggle.
+
+Reads pre-aggregated documents only (one per day × viewport class × persona × arm × page),
+never raw events; the replay's markers are the exception (one session's batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from server.domain.events import PATH_PATTERN
+from server.domain.frustration_report import merge_frustration, page_views, struggle_pages
+from server.domain.validation import read_str
+from server.web.admin_auth import require_admin
+from server.web.common import json_response, services
+from server.web.tracking import read_aggregate_filters
+
+blueprint = Blueprint("frustration_api", __name__)
+
+
+def _args() -> dict[str, Any]:
+    return {key: value for key, value in request.args.items() if value}
+
+
+@blueprint.get("/admin/api/frustration")
+@require_admin()
+async def page_signals() -> Any:
+    """One page's signals: totals, per anchor, a heatmap layer per signal, error kinds."""
+    data = _args()
+    path = read_str(data, "page", pattern=PATH_PATTERN, max_len=200)
+    days, filters = read_aggregate_filters(data)
+    events = services().pipeline.events
+    docs = await events.frustration_documents(path, days, filters)
+    views = page_views(await events.page_view_counts(path, days, filters)).get(path, 0)
+    return json_response({"page": path, "days": [days[0], days[-1]],
+                          **merge_frustration(docs, views)})  # fmt: skip
+
+
+@blueprint.get("/admin/api/frustration/pages")
+@require_admin()
+async def pages() -> Any:
+    """Pages where shoppers struggle most: signals per page view, with the counts."""
+    days, filters = read_aggregate_filters(_args())
+    events = services().pipeline.events
+    docs = await events.frustration_documents(None, days, filters)
+    views = page_views(await events.page_view_counts(None, days, filters))
+    return json_response({"days": [days[0], days[-1]], "pages": struggle_pages(docs, views)})
