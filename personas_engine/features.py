@@ -33,6 +33,10 @@ from personas_engine.feature_state import (
 )
 
 EVIDENCE_TIME_CAP_S: Final = 60.0
+# Events that record what the page did, not what the shopper did: what followed a click
+# (frustration facts), a zone coming into view, the server's record of an order. They say
+# nothing of how a shopper shops, and must not break a silence or end a scroll stop.
+NOT_SHOPPER_ACTIONS: Final = frozenset({"outcome", "zone", "order"})
 
 __all__ = [
     "DEFAULT_MIN_EVIDENCE",
@@ -123,6 +127,8 @@ class _At(NamedTuple):
 
 def fold_batch(state: FeatureState, batch: Mapping[str, Any]) -> FeatureState:
     """Fold one tracker batch into the state in place (a repeated (pvid, seq) is ignored)."""
+    if all(event.get("k") in NOT_SHOPPER_ACTIONS for event in batch["events"]):
+        return state  # e.g. the server's order record: no page view, nothing the shopper did
     pvid = str(batch["pvid"])
     seq = int(batch["seq"])
     t0 = int(batch["t0"])
@@ -183,6 +189,8 @@ def _fold_event(
     state: FeatureState, page: PageState, t0: int, event: Mapping[str, Any], path: str
 ) -> None:
     kind = str(event.get("k", ""))
+    if kind in NOT_SHOPPER_ACTIONS:
+        return
     t = int(event.get("t", 0))
     abs_t = t0 + t
     state.add("events_seen")

@@ -40,6 +40,7 @@ from server.web import (
     shop_pages,
     system,
     tracking,
+    zones_api,
 )
 from server.web.admin_auth import current_admin
 from server.web.common import http_status, json_response
@@ -120,6 +121,7 @@ def create_app(
     for module in (
         shop_pages, cart_api, system, admin_auth, admin_pages, assets, tracking, personas_api,
         personalization_api, admin_api, experiments_admin, privacy_api, frustration_api,
+        zones_api,
     ):  # fmt: skip
         app.register_blueprint(module.blueprint)
 

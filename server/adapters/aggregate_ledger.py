@@ -14,7 +14,7 @@ Lua scripts get them, or the stems they append an id to, in their header):
                         the persona they were framed under
   reach:<pvid>          a page view's deepest scroll bucket (counted once per view)
   vw:<pvid>             a page view's viewport width (binning batches without a page event)
-  fx:<sid>              a session's frustration detection state (set with the commit, so a
+  carry:<sid>           what a session carries between rounds (set with the commit, so a
                         retried round starts from the state its first attempt started from)
 """
 
@@ -28,16 +28,16 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from server.adapters.redis_keys import DETECTION, ERASED, REACH, VIEWPORT, RedisKeys, ttl_of
+from server.adapters.redis_keys import CARRY, ERASED, REACH, VIEWPORT, RedisKeys, ttl_of
 from server.pipeline.ledger import FIRST_WRITE_FIELD, GEN_FIELD, SCROLL, STORED_FIELD, Op, RoundOps
 
 # One flush round, applied atomically with the XACK of its entries. ARGV[1] is a small JSON
 # header; ARGV[2] one flat JSON array of strings (one C decode, no table per op; far cheaper
 # to send than as separate arguments): the entry ids, then per document: key, vid, received
 # ms, op count and (op, field, value) triples; then scroll marks (pvid, key, bucket), scroll
-# metadata (key, count, field/value pairs), viewports (pvid, width) and detection states
+# metadata (key, count, field/value pairs), viewports (pvid, width) and carry states
 # (sid, vid, received ms, JSON). The header names the dirty set and framed hash, and the key
-# stems of tombstones, reach, viewport and detection marks (the script appends the vid,
+# stems of tombstones, reach, viewport and carry marks (the script appends the vid,
 # pvid or sid). Returns JSON:
 # {"ok": false} when an entry is no longer pending for this consumer (claimed by another,
 # or acknowledged), in which case nothing was applied; else {"ok": true, "scroll":
@@ -162,11 +162,11 @@ for _ = 1, h.n_vw do
   redis.call('SET', h.vw .. A[at], A[at + 1], 'EX', h.view_ttl)
   at = at + 2
 end
-for _ = 1, h.n_fx do
+for _ = 1, h.n_carry do
   local sid, vid, rt = A[at], A[at + 1], tonumber(A[at + 2])
   local erased = redis.call('GET', h.erased .. vid)
   if not (erased and tonumber(erased) >= rt) then
-    redis.call('SET', h.fx .. sid, A[at + 3], 'EX', h.view_ttl)
+    redis.call('SET', h.carry .. sid, A[at + 3], 'EX', h.view_ttl)
   end
   at = at + 4
 end
@@ -325,11 +325,11 @@ class RedisAggregateLedger:
         raw = await self.redis.mget([self.keys.viewport(pvid) for pvid in pvids])
         return {pvid: int(v) for pvid, v in zip(pvids, raw, strict=True) if v is not None}
 
-    async def detection(self, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Sessions' frustration detection states as the last committed round left them."""
+    async def carries(self, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What sessions carry between rounds, as the last committed round left it."""
         if not sids:
             return {}
-        raw = await self.redis.mget([self.keys.detection(sid) for sid in sids])
+        raw = await self.redis.mget([self.keys.carry(sid) for sid in sids])
         return {sid: orjson.loads(v) for sid, v in zip(sids, raw, strict=True) if v is not None}
 
     async def commit(
@@ -340,12 +340,12 @@ class RedisAggregateLedger:
         keys = self.keys
         header = {
             "dirty": self.dirty_key, "framed": self.framed_key, "erased": keys.stem(ERASED),
-            "reach": keys.stem(REACH), "vw": keys.stem(VIEWPORT), "fx": keys.stem(DETECTION),
+            "reach": keys.stem(REACH), "vw": keys.stem(VIEWPORT), "carry": keys.stem(CARRY),
             "g": group, "c": consumer, "ttl": self.hash_ttl_s,
             "view_ttl": self.view_ttl_s, "lo": ids[0] if ids else "-",
             "hi": ids[-1] if ids else "+", "n_ids": len(ids), "n_keys": len(ops.keys),
             "n_reach": len(ops.scroll_marks), "n_meta": len(ops.scroll_meta),
-            "n_vw": len(ops.viewports), "n_fx": len(ops.detection),
+            "n_vw": len(ops.viewports), "n_carry": len(ops.carries),
         }  # fmt: skip
         flat: list[str] = list(ids)
         for k in ops.keys:
@@ -360,7 +360,7 @@ class RedisAggregateLedger:
                 flat.extend((name, value))
         for pvid, width in ops.viewports.items():
             flat.extend((pvid, str(width)))
-        for d in ops.detection:
+        for d in ops.carries:
             flat.extend((d.sid, d.vid, str(d.received_ms), d.state.decode()))
         args = [orjson.dumps(header), orjson.dumps(flat)]
         reply = orjson.loads(await self._commit(keys=[self.stream], args=args))

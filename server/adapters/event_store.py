@@ -21,6 +21,7 @@ from server.pipeline.ledger import HEATMAP as HEATMAP_KIND
 from server.pipeline.ledger import SCROLL as SCROLL_KIND
 from server.pipeline.ledger import SESSIONS as SESSION_KIND
 from server.pipeline.ledger import VISITORS as VISITOR_KIND
+from server.pipeline.ledger import ZONES as ZONE_KIND
 from server.pipeline.ledger import frame_chunks
 from server.settings import Settings
 
@@ -31,6 +32,9 @@ EXPERIMENT_VISITORS = "experiment_visitors"
 HEATMAP_BINS = "heatmap_bins"
 SCROLL_DEPTH = "scroll_depth"
 FRUSTRATION = "frustration"  # signal counts per day × viewport class × persona × arm × page
+ZONES = (
+    "zones"  # views, clicks, orders, revenue per day × viewport class × persona × arm × page × zone
+)
 
 EVENT_INDEXES = (
     IndexSpec(FRAMES, [("sid", 1), ("t0", 1)]),
@@ -43,6 +47,7 @@ EVENT_INDEXES = (
     IndexSpec(HEATMAP_BINS, [("path", 1), ("kind", 1), ("day", 1)]),
     IndexSpec(SCROLL_DEPTH, [("path", 1), ("day", 1)]),
     IndexSpec(FRUSTRATION, [("day", 1), ("path", 1)]),
+    IndexSpec(ZONES, [("day", 1), ("path", 1)]),
 )
 
 
@@ -56,6 +61,7 @@ def event_retention(settings: Settings) -> list[RetentionRule]:
         RetentionRule(HEATMAP_BINS, "updated_at", days.aggregates_days),
         RetentionRule(SCROLL_DEPTH, "updated_at", days.aggregates_days),
         RetentionRule(FRUSTRATION, "updated_at", days.aggregates_days),
+        RetentionRule(ZONES, "updated_at", days.aggregates_days),
     ]
 
 
@@ -102,10 +108,11 @@ class MongoEventStore:
         self.heatmap_bins = store[HEATMAP_BINS]
         self.scroll_depth = store[SCROLL_DEPTH]
         self.frustration = store[FRUSTRATION]
+        self.zones = store[ZONES]
         self._by_kind = {
             SESSION_KIND: self.sessions, VISITOR_KIND: self.visitors,
             HEATMAP_KIND: self.heatmap_bins, SCROLL_KIND: self.scroll_depth,
-            FRUSTRATION_KIND: self.frustration,
+            FRUSTRATION_KIND: self.frustration, ZONE_KIND: self.zones,
         }  # fmt: skip
         self.write_ops = 0  # MongoDB write operations issued (for the flush benchmark)
         # (path, kind, day, filters) -> (when, the day's bins merged): see heatmap_documents
@@ -246,6 +253,13 @@ class MongoEventStore:
         if path is not None:
             query["path"] = path
         return cast(list[dict[str, Any]], await self.frustration.find(query).to_list())
+
+    async def zone_documents(
+        self, path: str, days: Sequence[str], filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """A page's zone documents on these days."""
+        query: dict[str, Any] = {"day": {"$in": list(days)}, "path": path, **filters}
+        return cast(list[dict[str, Any]], await self.zones.find(query).to_list())
 
     async def page_view_counts(
         self, path: str | None, days: Sequence[str], filters: Mapping[str, str]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from server.domain.adaptations import BY_NAME
-from server.pipeline.ledger import FRUSTRATION, HEATMAP, SCROLL, SESSIONS, VISITORS
+from server.pipeline.ledger import FRUSTRATION, HEATMAP, SCROLL, SESSIONS, VISITORS, ZONES
 from server.settings import Settings
 
 DAY_S = 86_400
@@ -153,10 +153,11 @@ AGG_SESSION = KeyFamily(
     "the session summary's aggregates, waiting for the checkpoint",
     Erasure.BY_SESSION, Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
 )  # fmt: skip
-DETECTION = KeyFamily(
-    "fx", "fx:{sid}", Scope.SESSION,
-    "the session's frustration detection state between flush rounds (its last clicks, "
-    "pointer turns and page views)", Erasure.BY_SESSION, Retention(ttl_s=DAY_S),
+CARRY = KeyFamily(
+    "carry", "carry:{sid}", Scope.SESSION,
+    "what the session carries between flush rounds: frustration detection (its last "
+    "clicks, pointer turns and page views) and the products it clicked per zone",
+    Erasure.BY_SESSION, Retention(ttl_s=DAY_S),
 )  # fmt: skip
 SEEN = KeyFamily(
     "seen", "seen:{pvid}", Scope.PAGE_VIEW,
@@ -203,6 +204,12 @@ AGG_FRUSTRATION = KeyFamily(
     f"agg:{FRUSTRATION}", f"agg:{FRUSTRATION}:{{doc_id}}", Scope.GLOBAL,
     "a page's frustration signal counts (day, viewport class, persona, arm)",
     Erasure.NO_PERSONAL_DATA, Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
+)  # fmt: skip
+AGG_ZONES = KeyFamily(
+    f"agg:{ZONES}", f"agg:{ZONES}:{{doc_id}}", Scope.GLOBAL,
+    "a page zone's views, clicks, orders and attributed revenue (day, viewport class, "
+    "persona, arm)", Erasure.NO_PERSONAL_DATA,
+    Retention(by="checkpointer: settled, then TTL 6 h"), ledger=True,
 )  # fmt: skip
 AGG_DIRTY = KeyFamily(
     "agg:dirty", "agg:dirty", Scope.GLOBAL, "names of the hashes changed since their checkpoint",
@@ -253,9 +260,9 @@ LOGIN_FAILURES = KeyFamily(
 
 FAMILIES: tuple[KeyFamily, ...] = (
     VISIT, PERSONA, OPTOUT, TRIGGERED, CONSENT, ERASED, AGG_VISITOR, RATE_LIMIT,
-    VISIT_STATE, EXPOSED, AGG_SESSION, DETECTION,
+    VISIT_STATE, EXPOSED, AGG_SESSION, CARRY,
     SEEN, REPLAY_SEEN, REACH, VIEWPORT,
-    EVENTS, WRITES, AGG_HEATMAP, AGG_SCROLL, AGG_FRUSTRATION, AGG_DIRTY, AGG_FRAMED,
+    EVENTS, WRITES, AGG_HEATMAP, AGG_SCROLL, AGG_FRUSTRATION, AGG_ZONES, AGG_DIRTY, AGG_FRAMED,
     CHECKPOINT_LOCK,
     HEARTBEATS, SOCKETIO, LOGIN_FAILURES, TRENDS, TRENDS_INGEST, TRENDS_LOCK,
 )  # fmt: skip
@@ -333,8 +340,8 @@ class RedisKeys:
     def exposed(self, sid: str, adaptation: str) -> str:
         return self.build(EXPOSED, sid=sid, adaptation=adaptation)
 
-    def detection(self, sid: str) -> str:
-        return self.build(DETECTION, sid=sid)
+    def carry(self, sid: str) -> str:
+        return self.build(CARRY, sid=sid)
 
     # Page view
     def seen(self, pvid: str) -> str:

@@ -3,7 +3,7 @@
 Pure: no I/O. The flusher feeds it the batches it read from the stream (each with the
 time the server received it and the visitor's persona and arm) and writes the result.
 Frustration signals need what came before a batch (a rage click can straddle two rounds):
-each session's detection state comes in with the round and goes out in the plan.
+each session's carry state comes in with the round and goes out in the plan.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from server.domain.frustration import (
     Signal,
 )
 from server.domain.heatmap import anchor_cell, anchor_key, page_cell, scroll_bucket, viewport_class
+from server.domain.zones import ZoneClicks, is_server_record
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,14 @@ class FlushPlan:
     scroll_reached: list[tuple[str, str, int]] = field(default_factory=list)
     scroll_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Frustration signals per page × viewport class × persona × arm × day (server/domain/
-    # frustration.py), and each session's detection state after the round, with the
-    # visitor it belongs to and the earliest batch behind it (erasure checks).
+    # frustration.py); what each session carries to the next round, with the visitor it
+    # belongs to and the earliest batch behind it (erasure checks).
     frustration: dict[str, Update] = field(default_factory=dict)
-    detection: dict[str, dict[str, Any]] = field(default_factory=dict)
-    detection_owner: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Zone views, clicks, orders and attributed revenue per page × zone × viewport class ×
+    # persona × arm × day (server/domain/zones.py).
+    zones: dict[str, Update] = field(default_factory=dict)
+    carry: dict[str, dict[str, Any]] = field(default_factory=dict)
+    carry_owner: dict[str, tuple[str, int]] = field(default_factory=dict)
     events: int = 0
 
 
@@ -125,37 +129,99 @@ def plan_chunks(items: Iterable[StreamedBatch]) -> list[dict[str, Any]]:
     return [chunk_document(item) for item in items]
 
 
+class SessionCarry:
+    """What one session carries from round to round (`carry:<sid>`): frustration detection
+    and the products it clicked per zone (server/domain/zones.py)."""
+
+    def __init__(self, state: Mapping[str, Any] | None, rules: FrustrationRules) -> None:
+        state = state or {}
+        self.frustration = SessionFrustration(state.get("f"), rules)
+        self.zones = ZoneClicks(state.get("z"))
+
+    def to_state(self) -> dict[str, Any]:
+        return {"f": self.frustration.to_state(), "z": self.zones.to_state()}
+
+
 def plan_aggregates(
     items: Iterable[StreamedBatch],
     viewports: Mapping[str, int],
-    detection: Mapping[str, Mapping[str, Any]] | None = None,
+    carry: Mapping[str, Mapping[str, Any]] | None = None,
     rules: FrustrationRules = DEFAULT_RULES,
 ) -> FlushPlan:
-    """Fold batches into session summaries, heatmap bins, scroll-depth marks and signals.
+    """Fold batches into session summaries, heatmap bins, scroll-depth marks, frustration
+    signals and zone measures.
 
     `viewports` maps a page view id to its viewport width when an earlier batch told us
     (a batch without a `page` event still needs its view's width to bin clicks);
-    `detection` maps a session id to its frustration detection state after earlier rounds.
+    `carry` maps a session id to what it carried out of earlier rounds.
     """
     plan = FlushPlan()
     widths = dict(viewports)
-    known = detection or {}
-    detectors: dict[str, SessionFrustration] = {}
+    known = carry or {}
+    carried: dict[str, SessionCarry] = {}
     for item in items:
-        _fold(plan, item, widths)
         sid = item.batch["sid"]
-        detector = detectors.get(sid)
-        if detector is None:
-            detector = detectors[sid] = SessionFrustration(known.get(sid), rules)
-        for signal in detector.feed(item.batch):
-            _signal(plan, item, day_of(item.received_ms), signal, widths)
-        owner = plan.detection_owner.get(sid)
-        plan.detection_owner[sid] = (
+        session = carried.get(sid)
+        if session is None:
+            session = carried[sid] = SessionCarry(known.get(sid), rules)
+        day = day_of(item.received_ms)
+        if is_server_record(item.batch):
+            _attribute_orders(plan, item, day, session.zones)
+        else:
+            _fold(plan, item, widths)
+            _fold_zones(plan, item, day, session.zones, widths)
+            for signal in session.frustration.feed(item.batch):
+                _signal(plan, item, day, signal, widths)
+        owner = plan.carry_owner.get(sid)
+        plan.carry_owner[sid] = (
             item.batch["vid"],
             min(item.received_ms, owner[1]) if owner else item.received_ms,
         )
-    plan.detection = {sid: detector.to_state() for sid, detector in detectors.items()}
+    plan.carry = {sid: session.to_state() for sid, session in carried.items()}
     return plan
+
+
+def _zone_doc(
+    plan: FlushPlan, item: StreamedBatch, day: str, path: str, zone: str, vclass: str
+) -> Update:
+    doc_id = f"{day}|{vclass}|{item.persona}|{item.arm}|{path}|{zone}"
+    doc = plan.zones.get(doc_id)
+    if doc is None:
+        doc = plan.zones[doc_id] = Update()
+        doc.on_insert.update(
+            {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
+             "path": path, "zone": zone}
+        )  # fmt: skip
+    return doc
+
+
+def _fold_zones(
+    plan: FlushPlan, item: StreamedBatch, day: str, zones: ZoneClicks, widths: Mapping[str, int]
+) -> None:
+    """Zone views and clicks; the products clicked in a zone, for a later order."""
+    path = item.batch["path"]
+    vclass = viewport_class(widths.get(item.batch["pvid"], 1280))
+    for event in item.batch["events"]:
+        kind = event["k"]
+        if kind == "zone":
+            _zone_doc(plan, item, day, path, event["z"], vclass).add("views")
+        elif kind == "click" and "z" in event:
+            _zone_doc(plan, item, day, path, event["z"], vclass).add("clicks")
+            if "pid" in event:
+                zones.click(event["pid"], path, event["z"], vclass)
+
+
+def _attribute_orders(plan: FlushPlan, item: StreamedBatch, day: str, zones: ZoneClicks) -> None:
+    """Each order line's amount to the zones its product was clicked in during the visit."""
+    for event in item.batch["events"]:
+        credited: set[str] = set()
+        for share in zones.attribute(event["lines"]):
+            doc = _zone_doc(plan, item, day, share.path, share.zone, share.viewport_class)
+            doc.add("revenue_cents", share.revenue_cents)
+            key = f"{share.path}|{share.zone}"
+            if key not in credited:  # an order counts once per zone, whatever its lines
+                credited.add(key)
+                doc.add("orders")
 
 
 def _fold(plan: FlushPlan, item: StreamedBatch, widths: dict[str, int]) -> None:

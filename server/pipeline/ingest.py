@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
 
 from server.domain.experiments import assign_arm
+from server.domain.zones import order_record
 from server.pipeline.batch_schema import BatchRejected, Limits, validate_batch
+
+ORDER_APPEND_ATTEMPTS = 6  # about 3 s in all while the stream is at its backlog bound
 
 
 class EventBuffer(Protocol):
@@ -72,6 +77,26 @@ class Ingest:
         else:
             self.duplicate_batches += 1
         return {"ok": True, "seq": batch["seq"]}
+
+    async def record_order(self, order: Mapping[str, Any], vid: str, sid: str) -> bool:
+        """Append the server's record of a stored order, once per order (zone revenue:
+        server/domain/zones.py). Safe to call again for the same order: a retried submit
+        of the same idempotency key does, in case the first died before this append."""
+        now_ms = int(time.time() * 1000)
+        payload = orjson.dumps(
+            {
+                "batch": order_record(order, vid, sid, now_ms),
+                "rt": now_ms,
+                "arm": assign_arm(vid, self.holdout_fraction, self.force_arm),
+            }
+        )
+        record = f"order-{order['_id']}"
+        for attempt in range(ORDER_APPEND_ATTEMPTS):
+            appended = await self.buffer.append_once(record, 0, payload)
+            if appended >= 0:
+                return True
+            await asyncio.sleep(0.05 * 2**attempt)  # the backlog bound: wait for the flusher
+        return False
 
     def snapshot(self) -> dict[str, Any]:
         return {

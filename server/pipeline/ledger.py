@@ -1,9 +1,9 @@
 """The aggregate ledger's vocabulary: a round's updates as flat ops, and hashes as documents.
 
 Pure: no I/O. Aggregates (session summaries, visitor records, heatmap bins, scroll depth,
-frustration signals) live in Redis hashes, one per document, updated by one Lua call per
+frustration signals, zones) live in Redis hashes, one per document, updated by one Lua call per
 flush round together with the XACK of the round's entries (exactly once: both happen or
-neither), and so does each session's frustration detection state. A checkpoint copies
+neither), and so does the state each session carries between rounds. A checkpoint copies
 changed hashes into MongoDB as whole documents, so writing one twice is harmless.
 
 A hash field is a dotted document path. Numbers are stored as they are (HINCRBY works on
@@ -34,7 +34,7 @@ SET = "S"  # set the value
 SET_ON_INSERT = "O"  # set the value unless the field exists
 MAX_HOURLY = "Q"  # keep the larger number; the document counts as changed once per hour
 
-SESSIONS, VISITORS, HEATMAP, SCROLL, FRUSTRATION = "s", "v", "h", "d", "f"
+SESSIONS, VISITORS, HEATMAP, SCROLL, FRUSTRATION, ZONES = "s", "v", "h", "d", "f", "z"
 # Document fields that are datetimes (stored as epoch ms in the hash).
 DATETIME_FIELDS = {
     SESSIONS: frozenset({"started_at", "last_at"}),
@@ -42,6 +42,7 @@ DATETIME_FIELDS = {
     HEATMAP: frozenset(),
     SCROLL: frozenset(),
     FRUSTRATION: frozenset(),
+    ZONES: frozenset(),
 }
 # Hash fields the ledger keeps for itself, never copied into documents.
 GEN_FIELD = "_gen"  # bumped by every change: the checkpoint's generation number
@@ -118,8 +119,9 @@ class ScrollMark:
 
 
 @dataclass(frozen=True)
-class Detection:
-    """A session's frustration detection state after the round (set with the commit)."""
+class Carry:
+    """What a session carries to the next round (frustration detection, products clicked per
+    zone), as the round left it: set with the commit."""
 
     sid: str
     state: bytes  # JSON
@@ -133,7 +135,7 @@ class RoundOps:
     scroll_marks: list[ScrollMark]
     scroll_meta: dict[str, list[Op]]  # applied to a scroll document only when it gains counts
     viewports: dict[str, int]  # page view -> width, for later batches without a page event
-    detection: list[Detection] = field(default_factory=list)
+    carries: list[Carry] = field(default_factory=list)
 
 
 def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
@@ -159,6 +161,8 @@ def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
         keys.append(KeyOps(HEATMAP, bin_id, update_ops(update)))
     for doc_id, update in plan.frustration.items():
         keys.append(KeyOps(FRUSTRATION, doc_id, update_ops(update)))
+    for doc_id, update in plan.zones.items():
+        keys.append(KeyOps(ZONES, doc_id, update_ops(update)))
     deepest: dict[tuple[str, str], int] = {}
     for doc_id, pvid, bucket in plan.scroll_reached:
         deepest[(doc_id, pvid)] = max(bucket, deepest.get((doc_id, pvid), -1))
@@ -167,11 +171,10 @@ def round_ops(plan: FlushPlan, items: Iterable[StreamedBatch]) -> RoundOps:
         doc_id: [(SET_ON_INSERT, name, encode_value(value)) for name, value in fields.items()]
         for doc_id, fields in plan.scroll_meta.items()
     }
-    detection = [
-        Detection(sid, orjson.dumps(state), *plan.detection_owner[sid])
-        for sid, state in plan.detection.items()
+    carries = [
+        Carry(sid, orjson.dumps(state), *plan.carry_owner[sid]) for sid, state in plan.carry.items()
     ]
-    return RoundOps(keys, marks, meta, viewports, detection)
+    return RoundOps(keys, marks, meta, viewports, carries)
 
 
 def document_from_hash(kind: str, doc_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -202,6 +205,7 @@ def _set_path(doc: dict[str, Any], parts: list[str], value: Any) -> None:
 # expired, then new batches came): counters add, bounds compare, the rest keeps Redis's value.
 _SESSION_COUNTERS = frozenset({"events", "clicks", "page_views", "cart_actions", "active_ms"})
 _FRUSTRATION_COUNTERS = frozenset({"n", "a", "c", "p", "ek", "eo"})
+_ZONE_COUNTERS = frozenset({"views", "clicks", "orders", "revenue_cents"})
 _PAGE_COUNTERS = frozenset({"events", "clicks"})
 
 
@@ -227,6 +231,8 @@ def _merge_op(kind: str, path: str) -> str:
     elif kind == SCROLL and parts[0] == "reached":
         return INC
     elif kind == FRUSTRATION and parts[0] in _FRUSTRATION_COUNTERS:
+        return INC
+    elif kind == ZONES and path in _ZONE_COUNTERS:
         return INC
     return SET_ON_INSERT
 

@@ -225,6 +225,7 @@ def _markers(
         {
             "kind": "frustration",
             "t": s.at_ms,
+            "at": datetime.fromtimestamp(s.at_ms / 1000, UTC).isoformat(),
             "label": s.kind,
             "page": s.path,
             "anchor": s.anchor,

@@ -12,6 +12,7 @@ from server.domain.validation import read_int, read_product_id, read_str, requir
 from server.services import checkout
 from server.services.personas import current_persona
 from server.web.common import json_response, read_json, services, visitor
+from server.web.privacy_api import request_consent
 from server.web.rate_limits import rate_limited
 
 blueprint = Blueprint("cart_api", __name__)
@@ -113,6 +114,10 @@ async def process_order() -> Any:
     order, created = await checkout.process_order(
         services(), current, shipping, method, key, persona["persona"]
     )
+    if (await request_consent()).analytics:
+        # The zone report's revenue (server/domain/zones.py); again on a retried submit, in
+        # case the first died before it (the stream keeps one per order).
+        await services().pipeline.ingest.record_order(order, current.vid, order["session_id"])
     return json_response(
         {
             "order_id": order["_id"],

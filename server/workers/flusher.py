@@ -210,20 +210,20 @@ class Flusher(Worker):
             i.batch["pvid"] for i in items if any(e["k"] == "page" for e in i.batch["events"])
         }
         widths = await self.ledger.viewports(sorted({i.batch["pvid"] for i in items} - announced))
-        detection = await self.ledger.detection(sorted({i.batch["sid"] for i in items}))
+        carry = await self.ledger.carries(sorted({i.batch["sid"] for i in items}))
         by_entry = {item.entry_id: item for item in items}
         # The aggregates go in slices, each applied with the XACK of its own entries: Redis
         # runs one script at a time, and a short one keeps ingest's appends from waiting.
         for start in range(0, len(entries), self.commit_size):
             part = entries[start : start + self.commit_size]
             part_items = [by_entry[e.entry_id] for e in part if e.entry_id in by_entry]
-            plan = plan_aggregates(part_items, widths, detection, self.frustration_rules)
+            plan = plan_aggregates(part_items, widths, carry, self.frustration_rules)
             ops = round_ops(plan, part_items)
             widths.update(ops.viewports)
             result = await self.ledger.commit(GROUP, self.consumer, [e.entry_id for e in part], ops)
             crash_point("after_commit")
             if result.ok:
-                detection.update(plan.detection)
+                carry.update(plan.carry)
             else:
                 # Another consumer claimed these entries (this one was too slow): it applies
                 # them. A batch in both consumers' frames is read once (MongoEventStore).

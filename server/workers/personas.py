@@ -26,6 +26,7 @@ from personas_engine.policy import PolicyConfig, should_repredict, update_displa
 from personas_engine.vocabulary import PERSONAS
 from server.adapters.persona_store import PersonaHistory, PersonaStateStore, VisitState
 from server.adapters.redis_buffer import RedisEventBuffer, StreamEntry
+from server.domain.zones import is_server_record
 from server.pipeline.aggregate import StreamedBatch
 from server.services.live import PersonaChange
 from server.workers.consumer import Heartbeat, Worker, consumer_name
@@ -194,6 +195,8 @@ class PersonaWorker(Worker):
         decoded = [decode_entry(entry) for entry in entries]
         erased = await self.erased({i.batch["vid"] for i in decoded})
         for item in decoded:
+            if is_server_record(item.batch):
+                continue  # an order's record for the zone report: no page, no behaviour
             if item.received_ms > erased.get(item.batch["vid"], -1):
                 by_session[item.batch["sid"]].append(item)
         states = await self.states.load(list(by_session))

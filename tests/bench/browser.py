@@ -1,9 +1,11 @@
 """Tracker cost in Chromium: main-thread time of scripted browsing on the catalog, on vs off.
 
-Two runs of the same seeded script (pointer sweeps over the product grid, hovers on prices,
-wheel scrolls, a catalog page change every 20 s), one with tracking on and one with Global
-Privacy Control set (the tracker and the rrweb recorder do not start; their modules still
-load). A Chrome trace of each run gives:
+Three runs of the same seeded script (pointer sweeps over the product grid, hovers on prices,
+clicks on prices, which are no links, wheel scrolls, a catalog page change every 20 s): one
+with tracking on; one with the tracker as it was before issue 14 (tests/bench/tracker_before,
+served in place of today's), to measure what the frustration and zone facts add; and one
+with Global Privacy Control set (the tracker and the rrweb recorder do not start; their
+modules still load). A Chrome trace of each run gives:
 
 Times are the main thread's CPU time (Chrome's thread time), so other work on the machine
 does not inflate them; wall-clock times are kept under "wall".
@@ -23,6 +25,7 @@ import random
 import shutil
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 CHROMIUM = os.environ.get("VITRINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,6 +43,7 @@ TOP_LEVEL = {"RunTask", "ThreadControllerImpl::RunTask", "ThreadPool_RunTask"}
 SCRIPT_EVENTS = {"FunctionCall", "EvaluateScript", "v8.evaluateModule", "v8.compile",
                  "v8.compileModule", "TimerFire", "EventDispatch", "FireAnimationFrame"}  # fmt: skip
 GPC_ON = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true});"
+BEFORE = Path(__file__).parent / "tracker_before"  # the tracker before issue 14
 
 
 def _url_of(event: dict[str, Any]) -> str:
@@ -126,6 +130,12 @@ async def _browse(page: Any, url: str, seconds: float, seed: int) -> None:
             await page.mouse.move(
                 rng.randint(20, 1260), rng.randint(80, 880), steps=rng.randint(8, 25)
             )
+        elif action < 0.66:
+            # A click on a price: no link, so the tracker watches what follows (a dead click)
+            prices = page.locator("[data-price]")
+            count = await prices.count()
+            if count:
+                await prices.nth(rng.randrange(count)).click(timeout=2000)
         elif action < 0.8:
             prices = page.locator("[data-price]")
             count = await prices.count()
@@ -137,8 +147,19 @@ async def _browse(page: Any, url: str, seconds: float, seed: int) -> None:
         await page.wait_for_timeout(rng.randint(30, 120))
 
 
+async def _serve_tracker_before(context: Any) -> None:
+    """Answer the tracker's modules with their copies from before issue 14."""
+    for name in ("tracker.js", "schema.js", "anchors.js"):
+        body = (BEFORE / name).read_text()
+
+        async def fulfil(route: Any, body: str = body) -> None:
+            await route.fulfill(status=200, body=body, content_type="text/javascript")
+
+        await context.route(f"**/client/{name}", fulfil)
+
+
 async def measure(url: str, seconds: float) -> dict[str, Any]:
-    """Run the script with tracking on, then off; return both analyses."""
+    """Run the script with tracking on, with the tracker before issue 14, then off."""
     from playwright.async_api import async_playwright
 
     if not os.path.exists(CHROMIUM):
@@ -148,10 +169,12 @@ async def measure(url: str, seconds: float) -> dict[str, Any]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                    args=FLAGS)  # fmt: skip
         try:
-            for label in ("on", "off"):
+            for label in ("on", "before", "off"):
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})
                 if label == "off":
                     await context.add_init_script(GPC_ON)
+                if label == "before":
+                    await _serve_tracker_before(context)
                 page = await context.new_page()
                 await browser.start_tracing(page=page, categories=CATEGORIES)
                 started = time.monotonic()
@@ -163,6 +186,8 @@ async def measure(url: str, seconds: float) -> dict[str, Any]:
                 trace = json.loads(await browser.stop_tracing())
                 out[label] = {**analyse(trace, elapsed), "tracker_running": running}
                 await context.close()
+            now, before = out["on"]["tracker_ms_per_min"], out["before"]["tracker_ms_per_min"]
+            out["added_ms_per_min"] = round(now - before, 1)
         finally:
             await browser.close()
     return out

@@ -69,6 +69,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             50, "ms"),
         row("< 50 ms tracker main-thread time per minute",
             _get(result, "tracker", "on", "tracker_ms_per_min"), 50, "ms/min"),
+        row("frustration and zone facts add <= 10 ms per minute to the tracker (issue 14)",
+            _get(result, "tracker", "added_ms_per_min"), 10.0001, "ms/min"),
+        row("frustration API < 100 ms at 1,000,000 events",
+            _get(result, "heatmap_ms", "frustration", "p50_ms"), 100, "ms"),
+        row("struggling pages API < 100 ms at 1,000,000 events",
+            _get(result, "heatmap_ms", "frustration_pages", "p50_ms"), 100, "ms"),
+        row("zone API < 100 ms at 1,000,000 events",
+            _get(result, "heatmap_ms", "zones", "p50_ms"), 100, "ms"),
         row("< 60 KiB per idle connection", _kib_per_conn(result), 60, "KiB"),
     ]  # fmt: skip
 
@@ -153,6 +161,14 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[list[str], list[list[str]]
          " · ".join(f"{_fmt(_get(heat, k, 'p50_ms'))} / {_fmt(_get(heat, k, 'p99_ms'))} ms"
                     for k in ("move", "click", "scroll"))
          + f" ({_fmt(heat.get('events'))} events)"],
+        ["frustration · struggling pages · zones API p50 / p99",
+         " · ".join(f"{_fmt(_get(heat, k, 'p50_ms'))} / {_fmt(_get(heat, k, 'p99_ms'))} ms"
+                    for k in ("frustration", "frustration_pages", "zones"))
+         + f" ({_fmt(heat.get('frustration_documents'))} signal, "
+           f"{_fmt(heat.get('zone_documents'))} zone documents)"],
+        ["tracker before issue 14 (same script): attributable",
+         f"{_fmt(_get(tracker, 'before', 'tracker_ms_per_min'))} ms per min; today's adds "
+         f"{_fmt(tracker.get('added_ms_per_min'))} ms per min" if "before" in tracker else "–"],
         ["tracker on: main thread / attributable / longest task",
          f"{_fmt(_get(tracker, 'on', 'main_thread_ms_per_min'))} / "
          f"{_fmt(_get(tracker, 'on', 'tracker_ms_per_min'))} ms per min / "

@@ -63,8 +63,9 @@ def test_pipeline_figures_are_sane(smoke: dict[str, Any]) -> None:
     assert push["p99"] is None or 0 < push["p50"] <= push["p99"] < 10_000
     heat = smoke["heatmap_ms"]
     assert heat["events"] == 5_000
-    for kind in ("move", "click", "scroll"):
-        assert heat[kind]["count"] > 0 and 0 < heat[kind]["p50_ms"] < 10_000
+    for kind in ("move", "click", "scroll", "frustration", "frustration_pages", "zones"):
+        assert heat[kind]["count"] > 0 and 0 < heat[kind]["p50_ms"] < 10_000, kind
+    assert heat["frustration_documents"] > 0 and heat["zone_documents"] > 0
     # Measured, but with the smoke's handful of sockets the allocator's noise can outweigh
     # them (even below zero); the full bench connects thousands.
     assert isinstance(smoke["rss_per_1000_conn_mib"], float)
@@ -75,6 +76,8 @@ def test_pipeline_figures_are_sane(smoke: dict[str, Any]) -> None:
 def test_tracker_cost_is_measured_on_and_off(smoke: dict[str, Any]) -> None:
     tracker = smoke["tracker"]
     assert tracker["on"]["tracker_running"] and not tracker["off"]["tracker_running"]
+    assert tracker["before"]["tracker_running"]  # the tracker before issue 14, served instead
+    assert isinstance(tracker["added_ms_per_min"], float)
     assert tracker["on"]["tracker_ms_per_min"] > tracker["off"]["tracker_ms_per_min"]
     assert (
         tracker["on"]["main_thread_ms_per_min"] > 0 and tracker["off"]["main_thread_ms_per_min"] > 0
@@ -83,7 +86,7 @@ def test_tracker_cost_is_measured_on_and_off(smoke: dict[str, Any]) -> None:
 
 def test_the_report_renders_every_target(smoke: dict[str, Any]) -> None:
     # Per load level: the store keeps up and the ingest ratio, each paced and saturated.
-    assert len(smoke["targets"]) == 7 + 4 * len(smoke["ingest"])
+    assert len(smoke["targets"]) == 11 + 4 * len(smoke["ingest"])
     for series in smoke["ingest"].values():
         for phase in series.values():
             assert phase["stream_lag"]["entries"] >= 0 and phase["worker_cpu_pct"] is not None

@@ -86,11 +86,11 @@ async def expected_documents(events: MongoEventStore) -> dict[str, dict[str, dic
     batches.sort(key=lambda c: (_ms(c["received_at"]), c["t0"], c["pvid"], c["seq"]))
     docs: dict[str, dict[str, dict[str, Any]]] = {
         "sessions": {}, "visitors": {}, "heatmap_bins": {}, "scroll_depth": {},
-        "frustration": {},
+        "frustration": {}, "zones": {},
     }  # fmt: skip
     widths: dict[str, int] = {}
     reach: dict[str, int] = {}
-    detection: dict[str, dict[str, Any]] = {}  # as the flusher carries it in fx:<sid>
+    carry: dict[str, dict[str, Any]] = {}  # as the flusher carries it in fx:<sid>
     for chunk in batches:
         item = StreamedBatch(
             entry_id=chunk["_id"],
@@ -101,14 +101,15 @@ async def expected_documents(events: MongoEventStore) -> dict[str, dict[str, dic
             arm=chunk["arm"],
             persona=chunk.get("persona", "unknown"),
         )
-        plan = plan_aggregates([item], widths, detection)
-        detection.update(plan.detection)
+        plan = plan_aggregates([item], widths, carry)
+        carry.update(plan.carry)
         for event in item.batch["events"]:
             if event["k"] == "page":
                 widths[item.batch["pvid"]] = event["vw"]
         for name, updates in (("sessions", plan.sessions), ("visitors", plan.visitors),
                               ("heatmap_bins", plan.heatmap_bins),
-                              ("frustration", plan.frustration)):  # fmt: skip
+                              ("frustration", plan.frustration),
+                              ("zones", plan.zones)):  # fmt: skip
             for doc_id, update in updates.items():
                 docs[name][doc_id] = _apply(docs[name].get(doc_id), update)
         for doc_id, pvid, bucket in plan.scroll_reached:
@@ -127,7 +128,7 @@ async def stored_documents(events: MongoEventStore) -> dict[str, dict[str, dict[
     """The aggregate documents MongoDB holds, in the same comparable form."""
     collections = {"sessions": events.sessions, "visitors": events.visitors,
                    "heatmap_bins": events.heatmap_bins, "scroll_depth": events.scroll_depth,
-                   "frustration": events.frustration}  # fmt: skip
+                   "frustration": events.frustration, "zones": events.zones}  # fmt: skip
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, collection in collections.items():
         out[name] = {str(doc["_id"]): comparable(doc) async for doc in collection.find({})}

@@ -44,7 +44,7 @@ def test_a_rage_click_counts_in_its_page_document_and_its_session() -> None:
 def test_the_detection_state_goes_out_with_the_plan_and_comes_back_next_round() -> None:
     first = plan_aggregates([item(0, [PAGE, click(100), click(300)])], {})
     assert first.frustration == {}
-    state = orjson.loads(orjson.dumps(first.detection))  # as Redis keeps it
+    state = orjson.loads(orjson.dumps(first.carry))  # as Redis keeps it
     second = plan_aggregates([item(1, [click(500)])], {"pv00000001": 1280}, state)
     assert [u.inc["n.rage"] for u in second.frustration.values()] == [1]
     without = plan_aggregates([item(1, [click(500)])], {"pv00000001": 1280})
@@ -52,7 +52,7 @@ def test_the_detection_state_goes_out_with_the_plan_and_comes_back_next_round() 
 
 
 def test_the_plan_does_not_change_the_state_it_was_given() -> None:
-    state = plan_aggregates([item(0, [PAGE, click(100), click(300)])], {}).detection
+    state = plan_aggregates([item(0, [PAGE, click(100), click(300)])], {}).carry
     before = orjson.dumps(state)
     plan_aggregates([item(1, [click(500)])], {}, state)
     assert orjson.dumps(state) == before  # a retried round starts from the same state
@@ -62,9 +62,9 @@ def test_round_ops_carry_the_state_and_the_signal_counts() -> None:
     items = [item(0, [PAGE, click(100), click(300), click(500)])]
     plan = plan_aggregates(items, {})
     ops = round_ops(plan, items)
-    [detection] = ops.detection
-    assert (detection.sid, detection.vid, detection.received_ms) == ("session01", "visitor01", RT)
-    assert orjson.loads(detection.state) == plan.detection["session01"]
+    [carry] = ops.carries
+    assert (carry.sid, carry.vid, carry.received_ms) == ("session01", "visitor01", RT)
+    assert orjson.loads(carry.state) == plan.carry["session01"]
     kinds = {k.kind for k in ops.keys}
     assert FRUSTRATION in kinds and SESSIONS in kinds
 

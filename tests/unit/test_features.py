@@ -379,3 +379,26 @@ def test_a_version_1_state_still_loads() -> None:
                      "last_click"):  # fmt: skip
             page.pop(name)
     assert FeatureState.from_dict(data).count("clicks") == 1
+
+
+def test_what_the_page_did_is_no_evidence_of_how_the_shopper_shops() -> None:
+    # An outcome (what followed a click), a zone view and the server's order record are
+    # not actions: a visit with them reads exactly as the same visit without them.
+    page = {"k": "page", "t": 0, "path": "/catalog", "title": "", "ref": "", "vw": 390,
+            "vh": 800, "dh": 3000, "dev": "mobile", "hov": 0}  # fmt: skip
+    scroll = {"k": "scroll", "t": 500, "y": 400, "d": 0.2}
+    noise = [
+        {"k": "outcome", "t": 3000, "ct": 1000, "a": "#x", "x": 1, "y": 1, "rx": 0, "ry": 0,
+         "ia": 0},
+        {"k": "zone", "t": 3500, "z": "deals"},
+    ]  # fmt: skip
+    base = {"v": 1, "vid": "visitor01", "sid": "session01", "pvid": "pageview01", "seq": 0,
+            "t0": 1_760_000_000_000, "path": "/catalog"}  # fmt: skip
+    plain = fold_batch(FeatureState(), {**base, "events": [page, scroll]})
+    noisy = fold_batch(FeatureState(), {**base, "events": [page, scroll, *noise]})
+    order = {**base, "pvid": "order-000001", "events": [{"k": "order", "t": 0, "oid": "o1",
+             "lines": [["p001", 1000]]}]}  # fmt: skip
+    fold_batch(noisy, order)
+    assert feature_vector(noisy) == feature_vector(plain)
+    assert evidence(noisy) == evidence(plain)
+    assert noisy.to_dict() == plain.to_dict()

@@ -1,11 +1,13 @@
 // /admin/heatmap: the page itself in a same-origin iframe at the chosen width (rendered with
 // ?preview=1, so the admin is never tracked), a canvas over it, bins from the API, and live
-// deltas from the /admin namespace while "Live" is on.
+// deltas from the /admin namespace while "Live" is on. The "frustration" kind draws where
+// shoppers struggled (/admin/api/frustration) as marks, one colour per signal.
 
 import { getJSON, number, subscribe, vendorGlobal } from "./common.js";
+import { SIGNALS, SIGNAL_COLORS, SIGNAL_LABELS, ZONE_MEASURES, placeSignals, placeZones } from "./frustration.js";
 import { addBins, emptyHeat, matchesFilters, placeClicks, placeMoves, scrollBands, scrollShares } from "./projection.js";
 
-const FIELDS = ["page", "kind", "width", "viewport_class", "persona", "arm", "from", "to"];
+const FIELDS = ["page", "kind", "measure", "width", "viewport_class", "persona", "arm", "from", "to"];
 const DEFAULT_WIDTH = { mobile: 375, tablet: 768, desktop: 1280 };
 const MAX_HEIGHT = 16000; // canvas limits; a longer page is drawn down to here
 const REDRAW_EVERY_MS = 1000;
@@ -17,10 +19,13 @@ const frame = document.querySelector("[data-heatmap-iframe]");
 const canvas = document.querySelector("[data-heatmap-canvas]");
 const status = document.querySelector("[data-heatmap-status]");
 const summary = document.querySelector("[data-heatmap-summary]");
+const legend = document.querySelector("[data-heatmap-legend]");
 
 let filters = {};
 let heat = emptyHeat();
 let scroll = null; // {reached: number[]} for the scroll map
+let signals = null; // /admin/api/frustration's answer for the frustration layer
+let zones = null; // /admin/api/zones's answer for the zone overlay
 let liveJoined = false;
 let redrawTimer = null;
 let liveUpdates = 0;
@@ -52,6 +57,12 @@ function apiQuery(current) {
   for (const field of ["page", "kind", "viewport_class", "persona", "arm", "from", "to"]) {
     if (current[field]) params.set(field, current[field]);
   }
+  return params;
+}
+
+function signalQuery(current) {
+  const params = apiQuery(current);
+  params.delete("kind");
   return params;
 }
 
@@ -125,6 +136,14 @@ async function draw() {
     drawScroll(ctx);
     return;
   }
+  if (filters.kind === "frustration") {
+    drawSignals(ctx);
+    return;
+  }
+  if (filters.kind === "zones") {
+    drawZones(ctx);
+    return;
+  }
   const placed = filters.kind === "click" ? placeClicks(heat, locate, width) : placeMoves(heat, width);
   const values = placed.points.map((point) => point[2]).sort((a, b) => a - b);
   // The 95th percentile as the top of the scale: one hot spot must not wash out the rest.
@@ -164,6 +183,65 @@ function drawScroll(ctx) {
   summary.dataset.total = String(views);
 }
 
+function drawSignals(ctx) {
+  const { points, placed } = placeSignals(signals, locate, canvas.width);
+  for (const { kind, x, y, n } of points) {
+    ctx.beginPath();
+    ctx.arc(x, y, Math.min(28, 7 + 3 * Math.sqrt(n)), 0, 2 * Math.PI);
+    ctx.fillStyle = `${SIGNAL_COLORS[kind]}b3`;
+    ctx.fill();
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+  }
+  const totals = (signals && signals.totals) || {};
+  canvas.dataset.points = String(points.length);
+  canvas.dataset.signals = SIGNALS.filter((kind) => placed[kind]).map((kind) => `${kind}:${placed[kind]}`).join(",");
+  const parts = SIGNALS.map((kind) => `${SIGNAL_LABELS[kind]}: ${number(totals[kind] || 0)}`);
+  summary.textContent = `${parts.join(" · ")} · ${number((signals && signals.views) || 0)} page views`;
+  summary.dataset.total = String(SIGNALS.reduce((sum, kind) => sum + (totals[kind] || 0), 0));
+  renderLegend();
+}
+
+function drawZones(ctx) {
+  const measure = ZONE_MEASURES[filters.measure] ? filters.measure : "revenue_cents";
+  const { placed, max } = placeZones((zones && zones.zones) || [], locate, measure);
+  ctx.font = "600 13px system-ui, sans-serif";
+  for (const { row, box, value } of placed) {
+    const share = max > 0 ? value / max : 0;
+    ctx.fillStyle = `rgba(37, 99, 235, ${(0.08 + 0.5 * share).toFixed(3)})`;
+    ctx.fillRect(box.left, box.top, box.width, box.height);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "rgba(37, 99, 235, 0.9)";
+    ctx.strokeRect(box.left + 1, box.top + 1, box.width - 2, box.height - 2);
+    const text = `${row.zone}: ${ZONE_MEASURES[measure].format(value)}`;
+    const width = ctx.measureText(text).width + 12;
+    ctx.fillStyle = "rgba(15, 23, 42, 0.85)";
+    ctx.fillRect(box.left + 4, box.top + 4, width, 20);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, box.left + 10, box.top + 18);
+  }
+  canvas.dataset.points = String(placed.length);
+  canvas.dataset.zones = placed.map(({ row, value }) => `${row.zone}:${value}`).join(",");
+  const missing = ((zones && zones.zones) || []).length - placed.length;
+  summary.textContent = `${placed.length} zones coloured by ${ZONE_MEASURES[measure].label}${missing > 0 ? ` · ${missing} not on this page as drawn` : ""}`;
+  summary.dataset.total = String(placed.length);
+}
+
+function renderLegend() {
+  legend.hidden = filters.kind !== "frustration";
+  if (legend.hidden) return;
+  legend.replaceChildren(...SIGNALS.map((kind) => {
+    const swatch = document.createElement("span");
+    swatch.className = "legend__swatch";
+    swatch.style.background = SIGNAL_COLORS[kind];
+    const item = document.createElement("li");
+    item.dataset.signal = kind;
+    item.append(swatch, ` ${SIGNAL_LABELS[kind]}`);
+    return item;
+  }));
+}
+
 function scheduleDraw() {
   if (redrawTimer !== null) return;
   redrawTimer = setTimeout(() => {
@@ -173,7 +251,7 @@ function scheduleDraw() {
 }
 
 function onDelta(delta) {
-  if (!filters.live || !filters.page) return;
+  if (!filters.live || !filters.page || filters.kind === "frustration" || filters.kind === "zones") return;
   let changed = false;
   if (filters.kind === "scroll") {
     for (const depth of delta.scroll || []) {
@@ -206,8 +284,14 @@ async function show() {
   }
   setStatus("Loading…", "loading");
   try {
-    const [data] = await Promise.all([getJSON(`/admin/api/heatmap?${apiQuery(filters)}`), loadPage(filters.page, filters.width)]);
-    if (filters.kind === "scroll") {
+    const own = { frustration: "/admin/api/frustration", zones: "/admin/api/zones" }[filters.kind];
+    const api = own ? `${own}?${signalQuery(filters)}` : `/admin/api/heatmap?${apiQuery(filters)}`;
+    const [data] = await Promise.all([getJSON(api), loadPage(filters.page, filters.width)]);
+    if (filters.kind === "frustration") {
+      signals = data;
+    } else if (filters.kind === "zones") {
+      zones = data;
+    } else if (filters.kind === "scroll") {
       scroll = { reached: Object.fromEntries(data.depths.map((d, b) => [b, d.reached])) };
     } else {
       heat = addBins(emptyHeat(), data);
@@ -217,7 +301,9 @@ async function show() {
       liveJoined = true;
       await subscribe({ channel: "heatmap" }, { heatmap: onDelta });
     }
-    setStatus(filters.live ? "Live: updates every second while shoppers move." : "", "ready");
+    renderLegend();
+    const live = filters.live && !["frustration", "zones"].includes(filters.kind);
+    setStatus(live ? "Live: updates every second while shoppers move." : "", "ready");
   } catch (error) {
     setStatus(`Could not load the heatmap: ${error.message}`, "error");
   }

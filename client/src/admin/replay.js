@@ -7,8 +7,9 @@
 
 import { el, moneyFromCents } from "../dom.js";
 import { clockTime, duration, getJSON, personaChip, subscribe, vendorGlobal } from "./common.js";
+import { SIGNAL_LABELS } from "./frustration.js";
 
-const TAGS = { persona: "#7c3aed", exposure: "#d97706" };
+const TAGS = { persona: "#7c3aed", exposure: "#d97706", frustration: "#dc2626" };
 const LIVE_DELAY_MS = 1000; // play this far behind the newest event we have
 const root = document.querySelector("[data-replay-player]");
 const status = document.querySelector("[data-replay-status]");
@@ -39,22 +40,30 @@ function renderSummary(session) {
   summary.replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", {}, value)]));
 }
 
+function markerText(marker) {
+  if (marker.kind === "persona") return `Persona → ${marker.label}${marker.confidence ? ` (${Math.round(marker.confidence * 100)} %)` : ""}`;
+  if (marker.kind === "frustration") {
+    const where = marker.anchor ? ` on ${marker.anchor}` : ` on ${marker.page}`;
+    const error = marker.error ? ` (${marker.error.kind} from ${marker.error.origin})` : "";
+    return `${SIGNAL_LABELS[marker.label] || marker.label}${where}${error}`;
+  }
+  return `Adaptation shown: ${marker.label}`;
+}
+
 function markerItem(marker) {
   const offset = firstTs ? Math.max(0, marker.t - firstTs) : 0;
-  const text = marker.kind === "persona"
-    ? `Persona → ${marker.label}${marker.confidence ? ` (${Math.round(marker.confidence * 100)} %)` : ""}`
-    : `Adaptation shown: ${marker.label}`;
+  const text = markerText(marker);
   const button = el("button", { type: "button", className: "marker", "data-marker": marker.kind, "data-offset": offset, disabled: !player },
     el("span", { className: "marker__time", text: firstTs ? duration(offset / 1000) : clockTime(marker.at) }), ` ${text}`);
   button.addEventListener("click", () => player && player.goto(offset, false));
-  const item = el("li", { "data-marker-kind": marker.kind }, button);
+  const item = el("li", { "data-marker-kind": marker.kind, "data-marker-label": marker.label }, button);
   if (marker.reasons && marker.reasons.length) item.append(el("ul", { className: "marker__reasons" }, marker.reasons.map((reason) => el("li", { text: reason }))));
   return item;
 }
 
 function renderMarkers(markers) {
   markerList.replaceChildren(...markers.map(markerItem));
-  if (!markers.length) markerList.append(el("li", { className: "muted", text: "No persona change or adaptation recorded." }));
+  if (!markers.length) markerList.append(el("li", { className: "muted", text: "No persona change, adaptation or frustration signal recorded." }));
 }
 
 /** Markers as rrweb custom events (type 5), kept inside the recording's time span. */

@@ -2,8 +2,9 @@
 
 import { el, moneyFromCents } from "../dom.js";
 import { clockTime, duration, getJSON, personaChip } from "./common.js";
+import { signalBadges } from "./frustration.js";
 
-const FIELDS = ["persona", "arm", "converted", "from", "to", "vid"];
+const FIELDS = ["persona", "arm", "converted", "signal", "from", "to", "vid"];
 const form = document.querySelector("[data-sessions-form]");
 const body = document.querySelector("[data-sessions-body]");
 const status = document.querySelector("[data-sessions-status]");
@@ -37,6 +38,11 @@ function timeline(row) {
   return list;
 }
 
+function signalCell(row) {
+  const badges = signalBadges(row.frustration).map((badge) => el("span", { className: "badge badge--fx", "data-signal": badge.kind, "data-count": badge.n, text: badge.text }));
+  return el("td", { "data-signals": badges.length ? "1" : null }, ...(badges.length ? badges : [el("span", { className: "muted", text: "—" })]));
+}
+
 function sessionRow(row) {
   const replay = canReplay
     ? el("a", { href: `/admin/sessions/${encodeURIComponent(row.session_id)}${row.live ? "?live=1" : ""}`, className: "abtn abtn--small", text: row.live ? "Watch live" : "Replay" })
@@ -51,6 +57,7 @@ function sessionRow(row) {
     el("td", {}, timeline(row)),
     el("td", { text: row.arm || "—" }),
     el("td", { text: row.converted ? "Yes" : "No" }),
+    signalCell(row),
     el("td", { className: "num", text: moneyFromCents(row.order_cents) }),
     el("td", {}, replay),
   );
@@ -64,7 +71,7 @@ async function load() {
   try {
     const data = await getJSON(`/admin/api/sessions?${params}`);
     body.replaceChildren(...data.sessions.map(sessionRow));
-    if (!data.sessions.length) body.append(el("tr", {}, el("td", { colspan: 9, className: "muted", text: "No sessions match these filters." })));
+    if (!data.sessions.length) body.append(el("tr", {}, el("td", { colspan: 10, className: "muted", text: "No sessions match these filters." })));
     label.textContent = `Page ${data.page}`;
     prev.disabled = data.page <= 1;
     next.disabled = !data.has_more;
