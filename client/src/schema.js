@@ -6,8 +6,8 @@
 // expressions, no single quotes, no trailing commas, no numeric separators.
 
 export const SCHEMA_VERSION = 1;
-export const EVENT_KINDS = ["page", "move", "click", "scroll", "vis", "hover", "cart", "search", "sort", "filter"];
-export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat", "sort", "sale", "hov"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid", "pt"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}};
+export const EVENT_KINDS = ["page", "move", "click", "scroll", "vis", "hover", "cart", "search", "sort", "filter", "outcome"];
+export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat", "sort", "sale", "hov"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid", "pt", "ia", "nf"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}, "outcome": {"required": ["ct", "a", "x", "y", "rx", "ry", "ia"], "optional": ["dm", "nv", "em", "ek", "eo"]}};
 export const BATCH_FIELDS = ["v", "vid", "sid", "pvid", "seq", "t0", "path", "events"];
 export const SORTS = ["price_asc", "price_desc", "discount", "popular", "newest"];
 export const HOVER_TAGS = ["price", "discount", "product", "tutorial"];
@@ -16,6 +16,7 @@ export const FILTERS = ["on-sale", "category"];
 export const DEVICE_CLASSES = ["mobile", "tablet", "desktop"];
 export const VISIBILITY_STATES = ["visible", "hidden"];
 export const POINTER_TYPES = ["mouse", "touch", "pen"];
+export const ERROR_KINDS = ["Error", "TypeError", "ReferenceError", "SyntaxError", "RangeError", "URIError", "EvalError", "AggregateError", "DOMException", "rejection", "other"];
 export const PERSONAS = ["explorer", "hurried", "bargain_hunter"];
 export const UNKNOWN_PERSONA = "unknown";
 export const ACK_ERRORS = ["invalid_json", "too_large", "invalid_batch", "invalid_event", "unknown_kind", "too_many_events", "forbidden_visitor", "rate_limited", "unavailable", "busy", "no_consent"];
@@ -29,6 +30,7 @@ export const MAX_COORDINATE = 100000;
 export const MAX_VIEWPORT = 20000;
 export const MIN_HOVER_MS = 100;
 export const MAX_HOVER_MS = 600000;
+export const OUTCOME_WINDOW_MS = 2000;
 export const MAX_QUANTITY = 99;
 export const MAX_SEARCH_LENGTH = 200;
 export const MAX_ANCHOR_LENGTH = 200;
@@ -41,6 +43,7 @@ export const PRODUCT_ID_PATTERN = "^p\\d{3}$";
 export const SLUG_PATTERN = "^[a-z0-9-]{1,40}$";
 export const ANCHOR_PATTERN = "^[A-Za-z0-9_\\-#.\\[\\]=\\\"':>() ]{1,200}$";
 export const PATH_PATTERN = "^/[A-Za-z0-9_./-]{0,199}$";
+export const SCRIPT_ORIGIN_PATTERN = "^(self|inline|unknown|https?://[a-z0-9.-]{1,100}(:[0-9]{1,5})?)$";
 export const MIN_T0 = 1000000000000;
 export const MAX_T0 = 10000000000000;
 
@@ -49,6 +52,7 @@ const PRODUCT_ID_RE = new RegExp(PRODUCT_ID_PATTERN);
 const SLUG_RE = new RegExp(SLUG_PATTERN);
 const ANCHOR_RE = new RegExp(ANCHOR_PATTERN);
 const PATH_RE = new RegExp(PATH_PATTERN);
+const SCRIPT_ORIGIN_RE = new RegExp(SCRIPT_ORIGIN_PATTERN);
 
 const isInt = (value, min, max) => Number.isInteger(value) && value >= min && value <= max;
 const isFraction = (value) => typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= 1;
@@ -62,9 +66,11 @@ export const isCategory = matches(SLUG_RE);
 export const isAction = matches(SLUG_RE);
 export const isAnchor = matches(ANCHOR_RE);
 export const isPath = matches(PATH_RE);
+export const isScriptOrigin = matches(SCRIPT_ORIGIN_RE);
 
 const coord = intIn(0, MAX_COORDINATE);
 const viewport = intIn(1, MAX_VIEWPORT);
+const outcomeMs = intIn(0, OUTCOME_WINDOW_MS);
 
 // One checker per field name; `v` depends on the kind, so it is special-cased below.
 const FIELD_CHECKS = {
@@ -96,6 +102,14 @@ const FIELD_CHECKS = {
   sale: intIn(0, 1),
   hov: intIn(0, 1),
   pt: oneOf(POINTER_TYPES),
+  ia: intIn(0, 1), // click, outcome: the target or an ancestor is interactive
+  nf: intIn(0, 1), // click: inside data-vitrine-frustration="off" (sent as 1 only)
+  ct: intIn(0, MAX_OFFSET_MS), // outcome: the click's own t
+  dm: outcomeMs,
+  nv: outcomeMs,
+  em: outcomeMs,
+  ek: oneOf(ERROR_KINDS),
+  eo: isScriptOrigin,
 };
 
 const V_CHECKS = { sort: oneOf(SORTS), filter: isCategory };
@@ -115,6 +129,8 @@ export function validateEvent(event) {
     const check = name === "v" ? V_CHECKS[event.k] : FIELD_CHECKS[name];
     if (!check || !check(value)) return "invalid_event";
   }
+  // An error's kind and origin only come with its time.
+  if (event.k === "outcome" && !("em" in event) && ("ek" in event || "eo" in event)) return "invalid_event";
   return null;
 }
 

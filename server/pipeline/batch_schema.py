@@ -66,6 +66,8 @@ _COORD = _int_in(0, schema.MAX_COORDINATE)
 _FRACTION = _num_in(0.0, 1.0)
 _ANCHOR = _matches(schema.ANCHOR_PATTERN)
 _PRODUCT = _matches(schema.PRODUCT_ID_PATTERN)
+_FLAG = _int_in(0, 1)
+_OUTCOME_MS = _int_in(0, schema.OUTCOME_WINDOW_MS)
 _PATH_OR_EMPTY: Check = lambda v: v == "" or _matches(schema.PATH_PATTERN)(v)  # noqa: E731
 
 # kind -> (required fields, optional fields); "k" and "t" are common to all.
@@ -95,6 +97,8 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
             "act": _matches(schema.SLUG_PATTERN),
             "pid": _PRODUCT,
             "pt": _one_of(schema.POINTER_TYPES),
+            "ia": _FLAG,  # 1: the target or an ancestor is interactive (a link, a button...)
+            "nf": _FLAG,  # 1: inside data-vitrine-frustration="off" (only 1 is sent)
         },
     ),
     "scroll": ({"y": _COORD, "d": _FRACTION}, {}),
@@ -110,6 +114,25 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
     "search": ({"n": _int_in(0, 200)}, {}),
     "sort": ({"v": _one_of(schema.SORTS)}, {}),
     "filter": ({"f": _one_of(schema.FILTERS)}, {"v": _matches(schema.SLUG_PATTERN)}),
+    # What followed a click within OUTCOME_WINDOW_MS (docs/tracker.md "Frustration facts").
+    "outcome": (
+        {
+            "ct": _int_in(0, schema.MAX_OFFSET_MS),  # the click's own t
+            "a": _ANCHOR,
+            "x": _COORD,
+            "y": _COORD,
+            "rx": _FRACTION,
+            "ry": _FRACTION,
+            "ia": _FLAG,
+        },
+        {
+            "dm": _OUTCOME_MS,  # ms to the first DOM mutation
+            "nv": _OUTCOME_MS,  # ms to the page being hidden or unloaded
+            "em": _OUTCOME_MS,  # ms to the first uncaught error
+            "ek": _one_of(schema.ERROR_KINDS),
+            "eo": _matches(schema.SCRIPT_ORIGIN_PATTERN),
+        },
+    ),
 }
 assert set(EVENT_FIELDS) == set(schema.EVENT_KINDS)
 
@@ -155,6 +178,8 @@ def _event(raw: Any, index: int) -> dict[str, Any]:
     extra = len(raw) - len(clean)
     if extra:
         raise BatchRejected("invalid_event", f"events[{index}] has unknown fields")
+    if kind == "outcome" and "em" not in clean and ("ek" in clean or "eo" in clean):
+        raise BatchRejected("invalid_event", f"events[{index}]: ek and eo come only with em")
     return clean
 
 

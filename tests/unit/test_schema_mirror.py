@@ -38,7 +38,7 @@ def test_vocabularies_agree() -> None:
     js = js_constants()
     assert js["SCHEMA_VERSION"] == events.SCHEMA_VERSION
     for name in ("EVENT_KINDS", "SORTS", "HOVER_TAGS", "CART_OPS", "FILTERS", "DEVICE_CLASSES",
-                 "VISIBILITY_STATES", "POINTER_TYPES"):  # fmt: skip
+                 "VISIBILITY_STATES", "POINTER_TYPES", "ERROR_KINDS"):  # fmt: skip
         assert tuple(js[name]) == getattr(events, name), name
     assert tuple(js["PERSONAS"]) == PERSONAS and js["UNKNOWN_PERSONA"] == UNKNOWN
     assert tuple(js["ACK_ERRORS"]) == REJECTION_CODES
@@ -49,10 +49,10 @@ def test_vocabularies_agree() -> None:
 def test_limits_and_patterns_agree() -> None:
     js = js_constants()
     for name in ("MAX_EVENTS_PER_BATCH", "MAX_BATCH_BYTES", "MAX_SEQ", "MAX_OFFSET_MS",
-                 "MAX_COORDINATE", "MAX_HOVER_MS"):  # fmt: skip
+                 "MAX_COORDINATE", "MAX_HOVER_MS", "OUTCOME_WINDOW_MS"):  # fmt: skip
         assert js[name] == getattr(events, name), name
     for name in ("ID_PATTERN", "PRODUCT_ID_PATTERN", "SLUG_PATTERN", "ANCHOR_PATTERN",
-                 "PATH_PATTERN"):  # fmt: skip
+                 "PATH_PATTERN", "SCRIPT_ORIGIN_PATTERN"):  # fmt: skip
         assert js[name] == getattr(events, name).pattern, name
     assert viewport_class(js["MOBILE_MAX_WIDTH"]) == "mobile"
     assert viewport_class(js["MOBILE_MAX_WIDTH"] + 1) == "tablet"
