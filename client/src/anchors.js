@@ -196,3 +196,46 @@ export function hoverTarget(node) {
   }
   return null;
 }
+
+// What a shopper expects to respond to a click (docs/tracker.md "Frustration facts").
+const INTERACTIVE_TAGS = ["button", "input", "select", "textarea", "label", "summary", "option"];
+const INTERACTIVE_ROLES = ["button", "link", "checkbox", "tab", "menuitem"];
+export const FRUSTRATION_OPT_OUT = "data-vitrine-frustration";
+
+function interactiveElement(el) {
+  const tag = tagOf(el);
+  if (INTERACTIVE_TAGS.includes(tag)) return true;
+  if (tag === "a" && attr(el, "href") !== null) return true;
+  const role = attr(el, "role");
+  if (role !== null && INTERACTIVE_ROLES.includes(role.trim())) return true;
+  if (attr(el, "onclick") !== null || attr(el, "data-action") !== null) return true;
+  const editable = attr(el, "contenteditable");
+  if (editable !== null && editable.trim().toLowerCase() !== "false") return true;
+  const tabindex = attr(el, "tabindex");
+  return tabindex !== null && tabindex.trim() !== "-1";
+}
+
+/**
+ * True when `node` or an ancestor is interactive: `a[href]`, button, input, select,
+ * textarea, label, summary, option, role button/link/checkbox/tab/menuitem, `[onclick]`,
+ * `[contenteditable]` (not "false"), `[tabindex]` other than "-1", or `[data-action]`.
+ */
+export function isInteractive(node) {
+  let el = toElement(node);
+  for (let depth = 0; el && depth < MAX_WALK; depth += 1) {
+    if (interactiveElement(el)) return true;
+    el = parentOf(el);
+  }
+  return false;
+}
+
+/** True when `node` or an ancestor carries data-vitrine-frustration="off". */
+export function frustrationOptedOut(node) {
+  let el = toElement(node);
+  for (let depth = 0; el && depth < MAX_WALK; depth += 1) {
+    const value = attr(el, FRUSTRATION_OPT_OUT);
+    if (value !== null && value.trim().toLowerCase() === "off") return true;
+    el = parentOf(el);
+  }
+  return false;
+}

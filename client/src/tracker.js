@@ -4,6 +4,7 @@
 // the host page: every listener and timer is wrapped and failures are counted.
 
 import {
+  ERROR_KINDS,
   FILTERS,
   MAX_BATCH_BYTES,
   MAX_COORDINATE,
@@ -18,6 +19,7 @@ import {
   MAX_VIEWPORT,
   MIN_HOVER_MS,
   MOBILE_MAX_WIDTH,
+  OUTCOME_WINDOW_MS,
   POINTER_TYPES,
   SCHEMA_VERSION,
   SORTS,
@@ -26,11 +28,20 @@ import {
   isCategory,
   isPath,
   isProductId,
+  isScriptOrigin,
   isToken,
   jsonBytes,
   validateEvent,
 } from "./schema.js";
-import { closestAttribute, findAnchor, hoverTarget, relativePosition, selectorFor } from "./anchors.js";
+import {
+  closestAttribute,
+  findAnchor,
+  frustrationOptedOut,
+  hoverTarget,
+  isInteractive,
+  relativePosition,
+  selectorFor,
+} from "./anchors.js";
 import { metaContent } from "./dom.js";
 
 export const MOVE_INTERVAL_MS = 50; // ≤ 20 Hz
@@ -42,6 +53,13 @@ const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 // Pointers whose path and resting place mean something: a finger dragging the page is
 // not a pointer path, and a finger never rests over an element without touching it.
 export const PATH_POINTER_TYPES = ["mouse", "pen"];
+// At most this many clicks are watched for what follows them (the oldest is dropped, with no
+// outcome): a burst of clicks costs a bounded amount of work.
+export const MAX_WATCHED_CLICKS = 20;
+// What a DOM change is, for a click's outcome: anything under <html>.
+const MUTATIONS = { subtree: true, childList: true, attributes: true, characterData: true };
+// An error's own name when it is one of these; else "other" ("rejection": a non-Error reason).
+const ERROR_NAMES = ERROR_KINDS.filter((kind) => kind !== "rejection" && kind !== "other");
 
 const trackers = new WeakMap(); // public api -> internal begin(explicit)
 const byWindow = new WeakMap(); // window -> its tracker: one per page, never two
@@ -145,6 +163,12 @@ function createTracker(options) {
   let lastMove = null;
   let lastPointerType = null; // pointerType of the last pointerdown (for clicks that carry none)
   let canHover = true; // false when matchMedia("(hover: hover)") says the device cannot hover
+  // Clicks whose outcome is being watched, oldest first (docs/tracker.md "Frustration facts"):
+  // {at (clock ms), click: the outcome's fields copied from the click, dm, nv, em, ek, eo}.
+  let watched = [];
+  let watchTimer = null;
+  let observer = null; // a MutationObserver, connected only while a watched click lacks dm
+  let observing = false;
 
   function noteError(error) {
     stats.errors += 1;
@@ -231,21 +255,22 @@ function createTracker(options) {
   }
 
   function record(kind, fields) {
-    if (!running) return;
+    if (!running) return null;
     const elapsed = Math.max(0, Math.round(now() - t0));
     if (elapsed > MAX_OFFSET_MS) {
       stats.dropped += 1;
-      return;
+      return null;
     }
     const event = { k: kind, t: elapsed, ...fields };
     if (validateEvent(event) !== null) {
       stats.invalid += 1;
-      return;
+      return null;
     }
     buffer.push(event);
     stats.events += 1;
     if (buffer.length >= config.flushAtEvents) flush();
     else if (flushTimer === null) flushTimer = setTimer(onFlushTimer, config.flushIntervalMs);
+    return event;
   }
 
   function makeBatch(events) {
@@ -368,7 +393,170 @@ function createTracker(options) {
     if (isProductId(pid)) fields.pid = pid;
     const pt = clickPointerType(event, keyboard);
     if (pt) fields.pt = pt;
-    record("click", fields);
+    fields.ia = isInteractive(event.target) ? 1 : 0;
+    const optedOut = frustrationOptedOut(event.target);
+    if (optedOut) fields.nf = 1;
+    const click = record("click", fields);
+    if (click && !optedOut) watchClick(click);
+  }
+
+  // ---------------------------------------------------------------- frustration facts
+  // What followed a click, for the server's dead- and error-click signals: the first DOM
+  // change, the page being hidden or left, the first uncaught error (its kind and script
+  // origin only), each within OUTCOME_WINDOW_MS. An `outcome` is recorded when the window
+  // closes (or at once when the page hides) for a click on a non-interactive element, or
+  // for any click followed by an error.
+
+  function sinceClick(entry) {
+    const ms = Math.round(now() - entry.at);
+    return ms >= 0 && ms <= OUTCOME_WINDOW_MS ? ms : null;
+  }
+
+  function watchClick(click) {
+    const { t: ct, a, x, y, rx, ry, ia } = click;
+    watched.push({ at: now(), click: { ct, a, x, y, rx, ry, ia } });
+    if (watched.length > MAX_WATCHED_CLICKS) watched.splice(0, watched.length - MAX_WATCHED_CLICKS);
+    updateObserver();
+    scheduleWatch();
+  }
+
+  function finishWatch(entry) {
+    const { click } = entry;
+    if (click.ia !== 0 && entry.em === undefined) return; // an interactive click that went well
+    const fields = { ...click };
+    for (const name of ["dm", "nv", "em", "ek", "eo"]) if (entry[name] !== undefined) fields[name] = entry[name];
+    record("outcome", fields);
+  }
+
+  function scheduleWatch() {
+    if (watchTimer !== null || watched.length === 0) return;
+    watchTimer = setTimer(onWatchTimer, Math.max(0, watched[0].at + OUTCOME_WINDOW_MS - now()));
+  }
+
+  const onWatchTimer = guard(() => {
+    watchTimer = null;
+    const closing = now() - OUTCOME_WINDOW_MS;
+    while (watched.length && watched[0].at <= closing) finishWatch(watched.shift());
+    updateObserver();
+    scheduleWatch();
+  });
+
+  // The page hides or unloads: every watched click ends now, with what was seen so far.
+  function closeWatched() {
+    const ending = watched;
+    watched = [];
+    if (watchTimer !== null) clearTimer(watchTimer);
+    watchTimer = null;
+    updateObserver();
+    for (const entry of ending) {
+      const ms = sinceClick(entry);
+      if (ms !== null) entry.nv = ms;
+      finishWatch(entry);
+    }
+  }
+
+  function dropWatched() {
+    watched = [];
+    if (watchTimer !== null) clearTimer(watchTimer);
+    watchTimer = null;
+    updateObserver();
+  }
+
+  const onMutations = guard(() => {
+    for (const entry of watched) {
+      if (entry.dm !== undefined) continue;
+      const ms = sinceClick(entry);
+      if (ms !== null) entry.dm = ms;
+    }
+    updateObserver();
+  });
+
+  // Observe the document only while a watched click still waits for its first DOM change.
+  // Guarded on its own: an observer that fails costs the dm, never the outcome.
+  const updateObserver = guard(() => {
+    const wanted = running && watched.some((entry) => entry.dm === undefined);
+    if (wanted === observing) return;
+    if (!wanted) {
+      observing = false;
+      observer.disconnect();
+      return;
+    }
+    const root = doc.documentElement;
+    const Observer = win.MutationObserver;
+    if (!root || typeof Observer !== "function") return;
+    if (observer === null) observer = new Observer(onMutations);
+    observer.observe(root, MUTATIONS);
+    observing = true;
+  });
+
+  function errorKind(value, rejection) {
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) return rejection ? "rejection" : "other";
+    const DOMExceptionCtor = win.DOMException;
+    const tag = Object.prototype.toString.call(value);
+    if (tag === "[object DOMException]" || (typeof DOMExceptionCtor === "function" && value instanceof DOMExceptionCtor)) return "DOMException";
+    const ErrorCtor = typeof win.Error === "function" ? win.Error : Error;
+    if (!(tag === "[object Error]" || value instanceof ErrorCtor || value instanceof Error)) return rejection ? "rejection" : "other";
+    const { name } = value;
+    return typeof name === "string" && ERROR_NAMES.includes(name) ? name : "other";
+  }
+
+  // The script's origin only: "inline" (the page itself, or no file), "self", the origin.
+  function scriptOrigin(filename) {
+    if (typeof filename !== "string") return "unknown";
+    if (filename === "") return "inline";
+    const location = win.location;
+    if (!location) return "unknown";
+    const URLCtor = win.URL || URL;
+    const parsed = new URLCtor(filename, location.href);
+    const page = new URLCtor(location.href);
+    if (parsed.origin === page.origin && parsed.pathname === page.pathname && parsed.search === page.search) return "inline";
+    if (parsed.origin === page.origin) return "self";
+    const origin = String(parsed.origin).toLowerCase();
+    return isScriptOrigin(origin) ? origin : "unknown";
+  }
+
+  function noteFailure(kind, originOf) {
+    let origin = null;
+    for (const entry of watched) {
+      if (entry.em !== undefined) continue;
+      const ms = sinceClick(entry);
+      if (ms === null) continue;
+      if (origin === null) origin = originOf();
+      entry.em = ms;
+      entry.ek = kind;
+      entry.eo = origin;
+    }
+  }
+
+  // Uncaught errors note only when, which kind and which script origin: never the message.
+  function onPageError(event) {
+    if (watched.length === 0 || !event) return;
+    const target = event.target;
+    if (target && target !== win && target.nodeType === 1) return; // a resource failed to load
+    let kind = "other";
+    try {
+      kind = errorKind(event.error, false);
+    } catch {
+      kind = "other";
+    }
+    noteFailure(kind, () => {
+      try {
+        return scriptOrigin(event.filename);
+      } catch {
+        return "unknown";
+      }
+    });
+  }
+
+  function onRejection(event) {
+    if (watched.length === 0 || !event) return;
+    let kind = "rejection";
+    try {
+      kind = errorKind(event.reason, true);
+    } catch {
+      kind = "rejection";
+    }
+    noteFailure(kind, () => "unknown");
   }
 
   function onPointerOver(event) {
@@ -406,13 +594,17 @@ function createTracker(options) {
     visibleSince = state === "visible" ? at : null;
     const act_ms = Math.min(MAX_OFFSET_MS, Math.round(activeMs));
     activeMs = 0;
-    if (state === "hidden") drainSamples();
+    if (state === "hidden") {
+      drainSamples();
+      closeWatched(); // outcomes first: they leave with the unload flush
+    }
     record("vis", { s: state, act_ms });
     if (state === "hidden") flush({ unload: true });
   }
 
   function onPageHide() {
     drainSamples();
+    closeWatched();
     flush({ unload: true });
   }
 
@@ -466,6 +658,8 @@ function createTracker(options) {
     [win, "scroll", onScroll, { passive: true }],
     [doc, "visibilitychange", onVisibilityChange, false],
     [win, "pagehide", onPageHide, false],
+    [win, "error", onPageError, { capture: true, passive: true }],
+    [win, "unhandledrejection", onRejection, { capture: true, passive: true }],
     [doc, "vitrine:cart", onCart, false],
     [doc, "vitrine:catalog", onCatalog, false],
   ].map(([target, type, handler, listenerOptions]) => [target, type, guard(handler), listenerOptions]);
@@ -596,6 +790,7 @@ function createTracker(options) {
     }
     detach();
     running = false;
+    dropWatched(); // a window cut short says nothing about what followed the click
     stats.running = false;
     stats.reason = "stopped";
     return true;

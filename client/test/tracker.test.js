@@ -289,7 +289,7 @@ test("clicks carry page coordinates, the anchor, the position in it, the action 
   doc.dispatch("click", { target: icon, pageX: 220.4, pageY: 1130, clientX: 220, clientY: 130, detail: 1 });
   clock.advance(1000);
   assert.deepEqual(kinds("click").map(({ t, ...rest }) => rest), [
-    { k: "click", x: 220, y: 1130, a: '[data-product-id="p012"] [data-action="add-to-cart"]', rx: 0.25, ry: 0.75, act: "add-to-cart", pid: "p012" },
+    { k: "click", x: 220, y: 1130, a: '[data-product-id="p012"] [data-action="add-to-cart"]', rx: 0.25, ry: 0.75, act: "add-to-cart", pid: "p012", ia: 1 },
   ]);
 });
 
@@ -555,7 +555,7 @@ test("a click says which pointer made it: its own pointerType, else the last poi
 
 test("a tap records one click with pt touch and nothing else: no move, no hover", () => {
   // What Chromium fires for a tap on a touch screen, in order.
-  const link = h("a", { "data-product-id": "p007" });
+  const link = h("a", { "data-product-id": "p007", href: "/product/p007" });
   link.rect = { left: 10, top: 200, width: 180, height: 240 };
   h("main", {}, link);
   const { clock, doc, kinds, events } = setup({ path: "/catalog", hover: false, width: 390 });
@@ -571,7 +571,7 @@ test("a tap records one click with pt touch and nothing else: no move, no hover"
   clock.advance(3000);
   assert.deepEqual(events().map((event) => event.k), ["page", "click"]);
   assert.deepEqual(kinds("click").map(({ t, ...rest }) => rest), [
-    { k: "click", x: 100, y: 320, a: '[data-product-id="p007"]', rx: 0.5, ry: 0.5, pid: "p007", pt: "touch" },
+    { k: "click", x: 100, y: 320, a: '[data-product-id="p007"]', rx: 0.5, ry: 0.5, pid: "p007", pt: "touch", ia: 1 },
   ]);
 });
 
