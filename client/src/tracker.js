@@ -49,6 +49,7 @@ export const SCROLL_INTERVAL_MS = 200; // ≤ 5 Hz
 export const FLUSH_INTERVAL_MS = 1000;
 export const FLUSH_AT_EVENTS = 50;
 export const PVID_LENGTH = 22;
+export const ZONE_VIEW_MS = 1000; // a zone half in view this long counts as seen
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 // Pointers whose path and resting place mean something: a finger dragging the page is
 // not a pointer path, and a finger never rests over an element without touching it.
@@ -393,6 +394,8 @@ function createTracker(options) {
     if (isProductId(pid)) fields.pid = pid;
     const pt = clickPointerType(event, keyboard);
     if (pt) fields.pt = pt;
+    const zone = zoneOf(event.target);
+    if (zone) fields.z = zone;
     fields.ia = isInteractive(event.target) ? 1 : 0;
     const optedOut = frustrationOptedOut(event.target);
     if (optedOut) fields.nf = 1;
@@ -723,6 +726,50 @@ function createTracker(options) {
     return fields;
   }
 
+  // Zones (docs/admin.md "Zones"): the closest data-zone names a click's zone, or an
+  // adaptation widget (adaptation-<name>). A zone is seen once per page view, when at least
+  // half of it stays in the viewport for ZONE_VIEW_MS; one IntersectionObserver, no polling.
+  function zoneOf(target) {
+    const named = closestAttribute(target, "data-zone");
+    if (isCategory(named)) return named;
+    const widget = closestAttribute(target, "data-adaptation");
+    const zone = widget ? `adaptation-${widget}` : null;
+    return isCategory(zone) ? zone : null;
+  }
+
+  let zoneObserver = null;
+  const zoneTimers = new Map(); // zone -> timer while it is half in view
+  const zonesSeen = new Set();
+
+  function watchZones() {
+    if (zoneObserver || typeof win.IntersectionObserver !== "function" || !doc.querySelectorAll) return;
+    zoneObserver = new win.IntersectionObserver(guard((entries) => {
+      for (const entry of entries) {
+        const zone = zoneOf(entry.target);
+        if (!zone || zonesSeen.has(zone)) continue;
+        if (entry.intersectionRatio >= 0.5 && !zoneTimers.has(zone)) {
+          zoneTimers.set(zone, setTimer(guard(() => {
+            zoneTimers.delete(zone);
+            if (zonesSeen.has(zone)) return;
+            zonesSeen.add(zone);
+            record("zone", { z: zone });
+          }), ZONE_VIEW_MS));
+        } else if (entry.intersectionRatio < 0.5 && zoneTimers.has(zone)) {
+          clearTimer(zoneTimers.get(zone));
+          zoneTimers.delete(zone);
+        }
+      }
+    }), { threshold: [0, 0.5] });
+    for (const element of doc.querySelectorAll("[data-zone], [data-adaptation]")) zoneObserver.observe(element);
+  }
+
+  function unwatchZones() {
+    if (zoneObserver) zoneObserver.disconnect();
+    zoneObserver = null;
+    for (const timer of zoneTimers.values()) clearTimer(timer);
+    zoneTimers.clear();
+  }
+
   function attach() {
     for (const [target, type, handler, listenerOptions] of listeners) {
       if (target && typeof target.addEventListener === "function") target.addEventListener(type, handler, listenerOptions);
@@ -773,6 +820,7 @@ function createTracker(options) {
       canHover = fields.hov !== 0;
       record("page", fields);
     }
+    watchZones();
     return true;
   }
 
@@ -789,6 +837,7 @@ function createTracker(options) {
       flush();
     }
     detach();
+    unwatchZones();
     running = false;
     dropWatched(); // a window cut short says nothing about what followed the click
     stats.running = false;

@@ -17,6 +17,7 @@ EVENT_KINDS = (
     "sort",
     "filter",
     "outcome",  # what followed a click (frustration facts: docs/tracker.md)
+    "zone",  # a data-zone element at least half in view for 1 s (once per page view)
 )
 SORTS = ("price_asc", "price_desc", "discount", "popular", "newest")
 HOVER_TAGS = ("price", "discount", "product", "tutorial")

@@ -99,6 +99,7 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
             "pt": _one_of(schema.POINTER_TYPES),
             "ia": _FLAG,  # 1: the target or an ancestor is interactive (a link, a button...)
             "nf": _FLAG,  # 1: inside data-vitrine-frustration="off" (only 1 is sent)
+            "z": _matches(schema.SLUG_PATTERN),  # the closest data-zone (docs/admin.md "Zones")
         },
     ),
     "scroll": ({"y": _COORD, "d": _FRACTION}, {}),
@@ -114,6 +115,7 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
     "search": ({"n": _int_in(0, 200)}, {}),
     "sort": ({"v": _one_of(schema.SORTS)}, {}),
     "filter": ({"f": _one_of(schema.FILTERS)}, {"v": _matches(schema.SLUG_PATTERN)}),
+    "zone": ({"z": _matches(schema.SLUG_PATTERN)}, {}),
     # What followed a click within OUTCOME_WINDOW_MS (docs/tracker.md "Frustration facts").
     "outcome": (
         {
