@@ -1,10 +1,16 @@
-// /admin: the overview, read once from the API, then pushed every ~2 s over /admin.
+// /admin: the overview, read once from the API, then pushed every ~2 s over /admin; the
+// live trends (./trends.js) are read once per window and grow with each push.
 
-import { el, moneyFromCents } from "../dom.js";
-import { PERSONA_LABELS, getJSON, number, personaChip, subscribe } from "./common.js";
+import { el, moneyFromCents, report } from "../dom.js";
+import { PERSONA_LABELS, adminSocket, getJSON, number, personaChip, subscribe, vendorGlobal } from "./common.js";
+import { TrendCharts, mixLegend } from "./trends.js";
 
 const status = document.querySelector("[data-overview-status]");
 const PERSONAS = Object.keys(PERSONA_LABELS);
+// Plot's UMD build reads the global `d3`, so d3 is loaded first (as on the experiments page).
+const D3_SCRIPT = "/vendor/d3.min.js";
+const PLOT_SCRIPT = "/vendor/plot.min.js";
+let trends = null;
 
 function metric(name, value, note) {
   const card = document.querySelector(`[data-metric="${name}"]`);
@@ -70,11 +76,43 @@ function render(snapshot) {
   bars("day", snapshot.last_24h.personas);
   conversion(snapshot.last_24h.conversion);
   pipeline(snapshot.pipeline);
+  if (trends) trends.applyTail(snapshot.trends);
   status.textContent = `Updated ${new Date(snapshot.at).toLocaleTimeString()}`;
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
+/** The trend charts: Plot, both windows, then pushes; a reconnect reads the windows again. */
+async function startTrends(root) {
+  const trendStatus = root.querySelector("[data-trends-status]");
+  for (const legend of root.querySelectorAll("[data-trend-legend]")) legend.replaceChildren(...mixLegend());
+  try {
+    await vendorGlobal(D3_SCRIPT, "d3");
+    const charts = new TrendCharts(root, await vendorGlobal(PLOT_SCRIPT, "Plot"));
+    trends = charts; // pushes from here on are kept until the windows are read
+    await charts.load();
+    const socket = await adminSocket();
+    let lost = false;
+    socket.on("disconnect", () => {
+      lost = true;
+    });
+    socket.on("connect", () => {
+      if (lost) charts.load().catch((error) => report("trends reload", error));
+      lost = false;
+    });
+    let resizeTimer = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => charts.redraw(), 200);
+    });
+  } catch (error) {
+    root.dataset.error = error.message;
+    trendStatus.textContent = `Could not draw the trends: ${error.message}`;
+  }
+}
+
 async function main() {
+  const trendRoot = document.querySelector("[data-trends]");
+  if (trendRoot) startTrends(trendRoot);
   try {
     render(await getJSON("/admin/api/overview"));
     const ack = await subscribe({ channel: "overview" }, { overview: render });
