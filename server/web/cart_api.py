@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from quart import Blueprint
@@ -16,6 +17,7 @@ from server.web.privacy_api import request_consent
 from server.web.rate_limits import rate_limited
 
 blueprint = Blueprint("cart_api", __name__)
+log = logging.getLogger(__name__)
 
 # Wider than 1..99 so that 0, -1 and 100 reach the cart rule and get its message.
 _QUANTITY_BOUNDS = {"minimum": -(2**31), "maximum": 2**31}
@@ -117,7 +119,10 @@ async def process_order() -> Any:
     if (await request_consent()).analytics:
         # The zone report's revenue (server/domain/zones.py); again on a retried submit, in
         # case the first died before it (the stream keeps one per order).
-        await services().pipeline.ingest.record_order(order, current.vid, order["session_id"])
+        try:
+            await services().pipeline.ingest.record_order(order, current.vid, order["session_id"])
+        except Exception:  # the order is stored: a lost zone credit must not fail the answer
+            log.warning("order %s not recorded for the zone report", order["_id"], exc_info=True)
     return json_response(
         {
             "order_id": order["_id"],
