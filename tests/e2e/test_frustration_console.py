@@ -65,7 +65,7 @@ async def test_a_rage_and_a_dead_click_show_on_the_layer_and_the_replay(
     last: list[Any] = []
 
     async def counted_or_log() -> Any:
-        status, body = await admin._get(f"/admin/api/frustration?page={PAGE}")
+        _, body = await admin._get(f"/admin/api/frustration?page={PAGE}")
         last[:] = [orjson.loads(body)["totals"]]
         return await counted()
 
