@@ -152,7 +152,7 @@ async def _serve_tracker_before(context: Any) -> None:
     for name in ("tracker.js", "schema.js", "anchors.js"):
         body = (BEFORE / name).read_text()
 
-        async def fulfil(route: Any, body: str = body) -> None:
+        async def fulfil(route: Any, _request: Any = None, body: str = body) -> None:
             await route.fulfill(status=200, body=body, content_type="text/javascript")
 
         await context.route(f"**/client/{name}", fulfil)

@@ -120,7 +120,7 @@ async def test_a_tap_is_one_touch_click_on_its_anchor_with_no_hover_and_no_move(
     assert [e for e in events if e["k"] in ("hover", "move")] == []
     clicks = [e for e in events if e["k"] == "click"]
     assert [c.get("pt") for c in clicks] == ["touch"] * 3, clicks
-    allowed = {"page", "click", "cart", "vis", "scroll", "outcome"}
+    allowed = {"page", "click", "cart", "vis", "scroll", "outcome", "zone"}
     assert set(kinds(events)) <= allowed, kinds(events)
     # The taps on the price and the title (not interactive) each have an `outcome` (issue 14:
     # what followed them, here the page hiding); the button's does not.
@@ -185,7 +185,7 @@ async def test_a_long_press_adds_nothing_of_its_own(
     fired_menus = [d for d in dom if d["type"] == "contextmenu"]
     print(f"\n[touch] long press: {len(fired_clicks)} click(s), {len(fired_menus)} contextmenu")
     assert any(d["type"] == "pointerdown" and d["pt"] == "touch" for d in dom), dom
-    assert set(kinds(events)) <= {"page", "click", "vis", "outcome"}, kinds(events)
+    assert set(kinds(events)) <= {"page", "click", "vis", "outcome", "zone"}, kinds(events)
     clicks = [e for e in events if e["k"] == "click"]
     # A click on the (non-interactive) title has its `outcome` (issue 14), nothing else does.
     assert [e["ct"] for e in events if e["k"] == "outcome"] == [c["t"] for c in clicks]

@@ -27,6 +27,8 @@ EXPECTED = {
     "experiment_visitors": ("last_seen", 400),
     "heatmap_bins": ("updated_at", 400),
     "scroll_depth": ("updated_at", 400),
+    "frustration": ("updated_at", 400),
+    "zones": ("updated_at", 400),
     "exposures": ("at", 400),
     "experiment_triggers": ("at", 400),
     "admin_audit": ("at", 400),
