@@ -184,15 +184,9 @@ def plan_aggregates(
 def _zone_doc(
     plan: FlushPlan, item: StreamedBatch, day: str, path: str, zone: str, vclass: str
 ) -> Update:
-    doc_id = f"{day}|{vclass}|{item.persona}|{item.arm}|{path}|{zone}"
-    doc = plan.zones.get(doc_id)
-    if doc is None:
-        doc = plan.zones[doc_id] = Update()
-        doc.on_insert.update(
-            {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
-             "path": path, "zone": zone}
-        )  # fmt: skip
-    return doc
+    meta = {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
+            "path": path, "zone": zone}  # fmt: skip
+    return _document(plan.zones, meta)
 
 
 def _fold_zones(
@@ -291,14 +285,9 @@ def _signal(
     session.add(f"fx.{signal.kind}")
     width = widths.get(signal.pvid, widths.get(item.batch["pvid"], 1280))
     vclass = viewport_class(width)
-    doc_id = f"{day}|{vclass}|{item.persona}|{item.arm}|{signal.path}"
-    doc = plan.frustration.get(doc_id)
-    if doc is None:
-        doc = plan.frustration[doc_id] = Update()
-        doc.on_insert.update(
-            {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
-             "path": signal.path}
-        )  # fmt: skip
+    meta = {"day": day, "vc": vclass, "persona": item.persona, "arm": item.arm,
+            "path": signal.path}  # fmt: skip
+    doc = _document(plan.frustration, meta)
     kind = signal.kind
     doc.add(f"n.{kind}")
     if signal.anchor is not None and signal.rx is not None and signal.ry is not None:
@@ -318,15 +307,20 @@ def _signal(
 def _bin(plan: FlushPlan, item: StreamedBatch, day: str, kind: str, width: int) -> Update:
     vclass = viewport_class(width)
     path = item.batch["path"]
-    bin_id = f"{day}|{kind}|{vclass}|{item.persona}|{item.arm}|{path}"
-    update = plan.heatmap_bins.get(bin_id)
-    if update is None:
-        update = plan.heatmap_bins[bin_id] = Update()
-        update.on_insert.update(
-            {"day": day, "kind": kind, "vc": vclass, "persona": item.persona,
-             "arm": item.arm, "path": path}
-        )  # fmt: skip
-    return update
+    meta = {"day": day, "kind": kind, "vc": vclass, "persona": item.persona,
+            "arm": item.arm, "path": path}  # fmt: skip
+    return _document(plan.heatmap_bins, meta)
+
+
+def _document(table: dict[str, Update], meta: dict[str, Any]) -> Update:
+    """The round's update of the document these fields name: its id is their values joined
+    by "|" in order, and a document it creates starts with them."""
+    doc_id = "|".join(str(value) for value in meta.values())
+    doc = table.get(doc_id)
+    if doc is None:
+        doc = table[doc_id] = Update()
+        doc.on_insert.update(meta)
+    return doc
 
 
 def _reach(plan: FlushPlan, item: StreamedBatch, day: str, width: int, bucket: int) -> None:

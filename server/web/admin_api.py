@@ -7,6 +7,7 @@ heatmaps; replays, exports and the audit log are for the admin role only.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -195,7 +196,7 @@ def _markers(
     changes: list[dict[str, Any]],
     exposures: list[dict[str, Any]],
     offset_ms: int,
-    signals: list[Signal] = [],  # noqa: B006 (read only)
+    signals: Sequence[Signal] = (),
 ) -> list[dict[str, Any]]:
     """Persona changes, exposures and frustration signals on the replay's clock (browser
     time: a signal's time is the browser's already)."""

@@ -68,8 +68,11 @@ async def home() -> str:
     return await shop_page(
         "shop/home.html",
         featured=await shop.catalog.featured(8),
-        deals=(await shop.catalog.search(category=None, sort="discount", query=None,
-                                         on_sale=True, page=1, page_size=4)).products,
+        deals=(
+            await shop.catalog.search(
+                category=None, sort="discount", query=None, on_sale=True, page=1, page_size=4
+            )
+        ).products,
         categories=await shop.catalog.categories(),
     )
 
