@@ -97,7 +97,8 @@ class AdminReads:
     experiments: ExperimentSummaries
     trends: RedisTrendStore  # the overview's trend points (server/services/trends.py)
     ingest_rate: IngestRate = field(default_factory=IngestRate)
-    day_figures: tuple[float, dict[str, Any]] | None = None  # (monotonic time, figures)
+    # The overview's slow figures by name: (monotonic time computed, value).
+    figures: dict[str, tuple[float, Any]] = field(default_factory=dict)
     trend_sampler: TrendSampler | None = None  # a web process's (None: trends off, a worker)
 
 

@@ -107,6 +107,20 @@ def page_views(scroll_docs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return views
 
 
+def struggle_summary(
+    docs: Iterable[Mapping[str, Any]], views: Mapping[str, int], limit: int = 20
+) -> dict[str, Any]:
+    """Every page's signals summed, the page views they came from, and the struggling pages."""
+    docs = list(docs)
+    totals = dict.fromkeys(SIGNALS, 0)
+    for doc in docs:
+        for kind, n in doc.get("n", {}).items():
+            if kind in totals:
+                totals[kind] += int(n)
+    return {"totals": totals, "views": sum(views.values()),
+            "pages": struggle_pages(docs, views, limit)}  # fmt: skip
+
+
 def struggle_pages(
     docs: Iterable[Mapping[str, Any]], views: Mapping[str, int], limit: int = 20
 ) -> list[dict[str, Any]]:

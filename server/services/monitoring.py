@@ -7,17 +7,35 @@ these, so the figures are computed one way wherever they are shown.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.adapters.dashboard_store import conversion_by_persona, persona_counts
 from server.container import Services
+from server.domain.frustration_report import page_views, struggle_summary
 from server.domain.trends import ACTIVE_WINDOW_S
 from server.services.trends import live_tail
 from server.workers.health import expected_workers, pipeline_health
 
 ACTIVE_WINDOW = timedelta(seconds=ACTIVE_WINDOW_S)
 DAY_CACHE_S = 30.0  # the 24-hour figures move slowly; recompute them at most this often
+# The struggling pages follow the flusher's rounds (a few seconds apart): fresh enough to
+# watch a bad release land, and the overview's pushes every ~2 s read them from memory.
+STRUGGLE_CACHE_S = 10.0
+STRUGGLE_ROWS = 10
+
+
+async def _cached(
+    shop: Services, name: str, max_age_s: float, compute: Callable[[], Awaitable[Any]]
+) -> Any:
+    """A figure computed at most every `max_age_s` per process, whoever asks for it."""
+    cached = shop.admin.figures.get(name)
+    if cached and time.monotonic() - cached[0] < max_age_s:
+        return cached[1]
+    value = await compute()
+    shop.admin.figures[name] = (time.monotonic(), value)
+    return value
 
 
 async def pipeline_state(shop: Services) -> dict[str, Any]:
@@ -32,21 +50,26 @@ async def pipeline_state(shop: Services) -> dict[str, Any]:
 
 
 async def _day_figures(shop: Services, now: datetime) -> dict[str, Any]:
-    cached = shop.admin.day_figures
-    if cached and time.monotonic() - cached[0] < DAY_CACHE_S:
-        return cached[1]
     reads = shop.admin.dashboard
     since = now - timedelta(hours=24)
     sessions = await reads.sessions_since(since)
     converted = [s["vid"] for s in sessions if s.get("converted")]
     orders = await reads.orders_since(converted, since)
-    figures = {
+    return {
         "sessions": len(sessions),
         "personas": persona_counts(sessions),
         "conversion": conversion_by_persona(sessions, orders),
     }
-    shop.admin.day_figures = (time.monotonic(), figures)
-    return figures
+
+
+async def _struggle(shop: Services, now: datetime) -> dict[str, Any]:
+    """Frustration signals on every page, today and yesterday (UTC): the aggregates' days."""
+    today = now.date()
+    days = [(today - timedelta(days=1)).isoformat(), today.isoformat()]
+    events = shop.pipeline.events
+    docs = await events.frustration_documents(None, days, {})
+    views = page_views(await events.page_view_counts(None, days, {}))
+    return {"days": days, **struggle_summary(docs, views, limit=STRUGGLE_ROWS)}
 
 
 async def pipeline_figures(shop: Services) -> dict[str, Any]:
@@ -87,7 +110,8 @@ async def overview_snapshot(shop: Services) -> dict[str, Any]:
         "at": now.isoformat(),
         "active": {"shoppers": len({s["vid"] for s in active}), "sessions": len(active)},
         "personas_now": persona_counts(active),
-        "last_24h": await _day_figures(shop, now),
+        "last_24h": await _cached(shop, "day", DAY_CACHE_S, lambda: _day_figures(shop, now)),
+        "struggle": await _cached(shop, "struggle", STRUGGLE_CACHE_S, lambda: _struggle(shop, now)),
         "pipeline": await pipeline_figures(shop),
         "trends": await _trend_tail(shop),
     }

@@ -11,6 +11,7 @@ from typing import Any
 from quart import Blueprint, abort, redirect, render_template, request
 
 from server.domain.events import ID_PATTERN
+from server.domain.frustration_report import MIN_VIEWS_TO_RANK
 from server.web.admin_auth import require_admin
 
 blueprint = Blueprint("admin_pages", __name__)
@@ -22,7 +23,7 @@ HEATMAP_WIDTHS = (375, 768, 1024, 1280, 1440, 1920)
 @blueprint.get("/admin")
 @require_admin()
 async def overview() -> str:
-    return await render_template("admin/overview.html")
+    return await render_template("admin/overview.html", min_views=MIN_VIEWS_TO_RANK)
 
 
 @blueprint.get("/admin/heatmap")

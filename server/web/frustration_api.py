@@ -11,7 +11,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from server.domain.events import PATH_PATTERN
-from server.domain.frustration_report import merge_frustration, page_views, struggle_pages
+from server.domain.frustration_report import merge_frustration, page_views, struggle_summary
 from server.domain.validation import read_str
 from server.web.admin_auth import require_admin
 from server.web.common import json_response, services
@@ -41,9 +41,9 @@ async def page_signals() -> Any:
 @blueprint.get("/admin/api/frustration/pages")
 @require_admin()
 async def pages() -> Any:
-    """Pages where shoppers struggle most: signals per page view, with the counts."""
+    """Pages where shoppers struggle most (signals per page view), and every page's counts."""
     days, filters = read_aggregate_filters(_args())
     events = services().pipeline.events
     docs = await events.frustration_documents(None, days, filters)
     views = page_views(await events.page_view_counts(None, days, filters))
-    return json_response({"days": [days[0], days[-1]], "pages": struggle_pages(docs, views)})
+    return json_response({"days": [days[0], days[-1]], **struggle_summary(docs, views)})

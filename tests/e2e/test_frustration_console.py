@@ -1,5 +1,6 @@
 """Frustration in Chromium, end to end: a shopper rage-clicks and dead-clicks the product title (no
-link); both show on the console's heatmap layer and among the session's replay markers."""
+link); both show on the open overview's signal counts, on the console's heatmap layer and among
+the session's replay markers."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ async def console(browser: Any, url: str) -> Any:
 async def test_a_rage_and_a_dead_click_show_on_the_layer_and_the_replay(
     shop: ServerProcess, page: Any, admin: AdminClient, browser: Any
 ) -> None:
+    desk = await console(browser, shop.url)  # the overview, open before the shopper comes
+    rage_total = desk.locator('[data-signal-total="rage"]')
+    await rage_total.wait_for()
+    rage_before = int((await rage_total.text_content()).replace(",", ""))
+
     await page.goto(shop.url + PAGE)
     await page.wait_for_function("() => window.vitrineDebug?.tracker.stats.running")
     # The page changes itself about 1 s after load (the persona and cart count arrive): any
@@ -63,7 +69,14 @@ async def test_a_rage_and_a_dead_click_show_on_the_layer_and_the_replay(
     totals = await eventually(counted, timeout=60)
     assert totals["rage"] == 1  # one burst, one signal
 
-    desk = await console(browser, shop.url)
+    # The overview counts it without a reload (pushed every ~2 s, recomputed every 10 s).
+    await desk.wait_for_function(
+        "before => Number(document.querySelector('[data-signal-total=\"rage\"]')"
+        ".textContent.replace(/,/g, '')) > before",
+        arg=rage_before, timeout=30_000,
+    )  # fmt: skip
+    await desk.screenshot(path="var/artifacts/screenshots/overview-struggle.png", full_page=True)
+
     await desk.goto(f"{shop.url}/admin/heatmap?page={PAGE}&kind=frustration&width=1280")
     await desk.wait_for_function(
         "() => document.querySelector('[data-heatmap-stage]').dataset.state === 'ready'"

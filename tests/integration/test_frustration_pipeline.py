@@ -89,9 +89,22 @@ async def test_signals_are_counted_once_and_read_back_through_the_admin_apis(
 
             status, body = await admin._get("/admin/api/frustration/pages")
             assert status == 200, body
-            pages = {row["page"]: row for row in orjson.loads(body)["pages"]}
+            summary = orjson.loads(body)
+            pages = {row["page"]: row for row in summary["pages"]}
             assert pages["/catalog"]["signals"] == 2 and pages["/catalog"]["views"] == 2
             assert pages["/product/p001"]["counts"]["quick_back"] == 1
+            everywhere = {"rage": 1, "dead": 1, "error": 0, "quick_back": 1, "thrash": 0}
+            assert summary["totals"] == everywhere and summary["views"] == 3
+
+            # The overview lists them: both under 20 views, so by rate (1 per view), then
+            # by signals (the catalog's 2 first).
+            status, body = await admin._get("/admin/api/overview")
+            assert status == 200, body
+            struggle = orjson.loads(body)["struggle"]
+            assert struggle["totals"] == everywhere
+            assert [(row["page"], row["signals"], row["ranked"]) for row in struggle["pages"]] == [
+                ("/catalog", 2, False), ("/product/p001", 1, False),
+            ]  # fmt: skip
 
             sid = me["session_id"]
 

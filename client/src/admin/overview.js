@@ -3,6 +3,7 @@
 
 import { el, moneyFromCents, report } from "../dom.js";
 import { PERSONA_LABELS, adminSocket, getJSON, number, personaChip, subscribe, vendorGlobal } from "./common.js";
+import { SIGNALS, SIGNAL_LABELS, signalBadges } from "./frustration.js";
 import { TrendCharts, mixLegend } from "./trends.js";
 
 const status = document.querySelector("[data-overview-status]");
@@ -42,6 +43,30 @@ function conversion(table) {
   if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, className: "muted", text: "No sessions in the last 24 hours." })));
 }
 
+function struggle(summary) {
+  const totals = document.querySelector("[data-struggle-totals]");
+  const body = document.querySelector("[data-struggle-body]");
+  if (!summary) return;
+  totals.replaceChildren(
+    ...SIGNALS.flatMap((kind) => [el("dt", { text: SIGNAL_LABELS[kind] }), el("dd", { "data-signal-total": kind, text: number(summary.totals[kind]) })]),
+  );
+  const rows = summary.pages.map((row) => {
+    const link = el("a", { href: `/admin/heatmap?page=${encodeURIComponent(row.page)}&kind=frustration`, text: row.page });
+    const rate = row.per_100_views === null ? "—" : row.per_100_views.toFixed(1);
+    const badges = signalBadges(row.counts).map((badge) => el("span", { className: "badge badge--fx", "data-signal": badge.kind, text: badge.text }));
+    return el(
+      "tr",
+      { "data-struggle-page": row.page, "data-signals": row.signals },
+      el("td", {}, link),
+      el("td", { className: "num", text: number(row.views) }),
+      el("td", { className: "num", text: row.ranked ? rate : `${rate} (few views)` }),
+      el("td", {}, ...badges),
+    );
+  });
+  body.replaceChildren(...rows);
+  if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 4, className: "muted", text: "No frustration signals today or yesterday." })));
+}
+
 function workerState(p) {
   const workers = Object.entries(p.workers || {});
   const stalled = workers.filter(([, w]) => w && w.stalled).map(([name, w]) => `${name}: ${w.reason}`);
@@ -75,6 +100,7 @@ function render(snapshot) {
   bars("now", snapshot.personas_now);
   bars("day", snapshot.last_24h.personas);
   conversion(snapshot.last_24h.conversion);
+  struggle(snapshot.struggle);
   pipeline(snapshot.pipeline);
   if (trends) trends.applyTail(snapshot.trends);
   status.textContent = `Updated ${new Date(snapshot.at).toLocaleTimeString()}`;
