@@ -13,19 +13,10 @@ from tests.e2e.test_personas import (
     linger_on_deals,
     persona_within_deadline,
 )
+from tests.support.checkout import place_order
 from tests.support.live_server import ServerProcess
 
 SERVER_ENV = {"VITRINE_EXPERIMENTS__FORCE_ARM": "treatment"}
-SHIPPING = {
-    "name": "Ada Lovelace", "email": "ada@example.org", "address": "12 Analytical Row",
-    "city": "London", "zip": "NW1 2AB", "country": "United Kingdom",
-}  # fmt: skip
-
-
-async def fill_shipping(page: Any) -> None:
-    for field, value in SHIPPING.items():
-        if await page.locator(f'[name="{field}"]').input_value() == "":
-            await page.fill(f'[name="{field}"]', value)
 
 
 async def test_bargain_hunter_gets_a_coupon_live_and_it_works_at_checkout(
@@ -60,9 +51,7 @@ async def test_bargain_hunter_gets_a_coupon_live_and_it_works_at_checkout(
     )
     await page.click('[data-action="checkout"]')
     await page.wait_for_url(re.compile(r"/checkout"))
-    await fill_shipping(page)
-    await page.click('[data-action="place-order"]')
-    await page.wait_for_url(re.compile(r"/order/o[0-9a-f]+"))
+    await place_order(page)
     paid = float(await page.locator("[data-total]").first.get_attribute("data-total"))
     assert paid == round(before - round(before * 0.15, 2), 2)
     assert code in await page.content()
@@ -90,7 +79,5 @@ async def test_hurried_shopper_checks_out_through_express_checkout(
     await page.screenshot(path=str(artifacts / "adaptation-express.png"))
     await express.click()
     await page.wait_for_url(re.compile(r"/checkout\?express=1"))
-    await fill_shipping(page)
-    await page.click('[data-action="place-order"]')
-    await page.wait_for_url(re.compile(r"/order/o[0-9a-f]+"))
+    await place_order(page)
     assert "p011" in await page.content() or await page.locator("a[href='/product/p011']").count()

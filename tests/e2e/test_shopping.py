@@ -6,7 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tests.support.checkout import place_order
 from tests.support.live_server import ServerProcess
+
+GRACE = {
+    "name": "Grace Hopper", "email": "grace@example.org", "address": "1 Compiler Way",
+    "city": "Arlington", "zip": "22201", "country": "United States",
+}  # fmt: skip
 
 
 async def test_browse_filter_sort_buy_and_confirm(
@@ -46,13 +52,7 @@ async def test_browse_filter_sort_buy_and_confirm(
 
     await page.click('[data-action="checkout"]')
     await page.wait_for_url(re.compile(r"/checkout"))
-    for field, value in {
-        "name": "Grace Hopper", "email": "grace@example.org", "address": "1 Compiler Way",
-        "city": "Arlington", "zip": "22201", "country": "United States",
-    }.items():  # fmt: skip
-        await page.fill(f'[name="{field}"]', value)
-    await page.click('[data-action="place-order"]')
-    await page.wait_for_url(re.compile(r"/order/o[0-9a-f]+"))
+    await place_order(page, GRACE)
     assert await page.locator("[data-total]").first.get_attribute("data-total") == expected_total
     await page.screenshot(path=str(artifacts / "shopping-confirmation.png"), full_page=True)
     assert page.console_errors == []
