@@ -241,35 +241,44 @@ class MongoEventStore:
     async def scroll_documents(
         self, path: str, days: Sequence[str], filters: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"path": path, "day": {"$in": list(days)}}
-        query.update(filters)
-        return cast(list[dict[str, Any]], await self.scroll_depth.find(query).to_list())
+        return await _find(self.scroll_depth, _aggregate_query(path, days, filters))
 
     async def frustration_documents(
         self, path: str | None, days: Sequence[str], filters: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         """A page's frustration documents (every page's with `path` None) on these days."""
-        query: dict[str, Any] = {"day": {"$in": list(days)}, **filters}
-        if path is not None:
-            query["path"] = path
-        return cast(list[dict[str, Any]], await self.frustration.find(query).to_list())
+        return await _find(self.frustration, _aggregate_query(path, days, filters))
 
     async def zone_documents(
         self, path: str, days: Sequence[str], filters: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         """A page's zone documents on these days."""
-        query: dict[str, Any] = {"day": {"$in": list(days)}, "path": path, **filters}
-        return cast(list[dict[str, Any]], await self.zones.find(query).to_list())
+        return await _find(self.zones, _aggregate_query(path, days, filters))
 
     async def page_view_counts(
         self, path: str | None, days: Sequence[str], filters: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         """Scroll documents reduced to their views (bucket 0: every view reaches it once)."""
-        query: dict[str, Any] = {"day": {"$in": list(days)}, **filters}
-        if path is not None:
-            query["path"] = path
-        found = self.scroll_depth.find(query, {"path": 1, "reached.0": 1})
-        return cast(list[dict[str, Any]], await found.to_list())
+        query = _aggregate_query(path, days, filters)
+        return await _find(self.scroll_depth, query, {"path": 1, "reached.0": 1})
+
+
+def _aggregate_query(
+    path: str | None, days: Sequence[str], filters: Mapping[str, str]
+) -> dict[str, Any]:
+    """The query of a read of daily aggregates: these days, one page (or all), the filters
+    (viewport class, persona, arm). The collections are small (one document per day ×
+    viewport class × persona × arm × page) and indexed on path and day."""
+    query: dict[str, Any] = {"day": {"$in": list(days)}, **filters}
+    if path is not None:
+        query["path"] = path
+    return query
+
+
+async def _find(
+    collection: Any, query: Mapping[str, Any], fields: Mapping[str, int] | None = None
+) -> list[dict[str, Any]]:
+    return cast(list[dict[str, Any]], await collection.find(query, fields).to_list())
 
 
 async def session_chunks(store: MongoEventStore, session_id: str) -> list[dict[str, Any]]:

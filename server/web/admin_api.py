@@ -34,8 +34,8 @@ from server.domain.frustration import SIGNALS, Signal, session_signals
 from server.services.monitoring import overview_snapshot
 from server.services.trends import trend_window, trend_windows
 from server.web.admin_auth import current_admin, require_admin
+from server.web.aggregate_query import day_range, heatmap_data, query_args, read_heatmap_query
 from server.web.common import json_response, services
-from server.web.tracking import day_range, heatmap_data, read_heatmap_query
 
 blueprint = Blueprint("admin_api", __name__)
 
@@ -82,7 +82,7 @@ async def trends() -> Any:
 @require_admin()
 async def heatmap() -> Any:
     """Heatmap bins or scroll depth for a page; the query string as /get-movement-data's body."""
-    query = read_heatmap_query({key: value for key, value in request.args.items() if value})
+    query = read_heatmap_query(query_args())
     return json_response(await heatmap_data(query))
 
 

@@ -8,29 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint
 
-from server.domain.events import PATH_PATTERN
 from server.domain.frustration_report import merge_frustration, page_views, struggle_summary
-from server.domain.validation import read_str
 from server.web.admin_auth import require_admin
+from server.web.aggregate_query import query_args, read_aggregate_filters, read_page_query
 from server.web.common import json_response, services
-from server.web.tracking import read_aggregate_filters
 
 blueprint = Blueprint("frustration_api", __name__)
-
-
-def _args() -> dict[str, Any]:
-    return {key: value for key, value in request.args.items() if value}
 
 
 @blueprint.get("/admin/api/frustration")
 @require_admin()
 async def page_signals() -> Any:
     """One page's signals: totals, per anchor, a heatmap layer per signal, error kinds."""
-    data = _args()
-    path = read_str(data, "page", pattern=PATH_PATTERN, max_len=200)
-    days, filters = read_aggregate_filters(data)
+    path, days, filters = read_page_query(query_args())
     events = services().pipeline.events
     docs = await events.frustration_documents(path, days, filters)
     views = page_views(await events.page_view_counts(path, days, filters)).get(path, 0)
@@ -42,7 +34,7 @@ async def page_signals() -> Any:
 @require_admin()
 async def pages() -> Any:
     """Pages where shoppers struggle most (signals per page view), and every page's counts."""
-    days, filters = read_aggregate_filters(_args())
+    days, filters = read_aggregate_filters(query_args())
     events = services().pipeline.events
     docs = await events.frustration_documents(None, days, filters)
     views = page_views(await events.page_view_counts(None, days, filters))

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint
 
-from server.domain.events import PATH_PATTERN
-from server.domain.validation import read_str
 from server.domain.zones import merge_zones
 from server.web.admin_auth import require_admin
+from server.web.aggregate_query import query_args, read_page_query
 from server.web.common import json_response, services
-from server.web.tracking import read_aggregate_filters
 
 blueprint = Blueprint("zones_api", __name__)
 
@@ -21,8 +19,6 @@ blueprint = Blueprint("zones_api", __name__)
 @require_admin()
 async def page_zones() -> Any:
     """A page's zones, best earners first (filters: days, viewport class, persona, arm)."""
-    data = {key: value for key, value in request.args.items() if value}
-    path = read_str(data, "page", pattern=PATH_PATTERN, max_len=200)
-    days, filters = read_aggregate_filters(data)
+    path, days, filters = read_page_query(query_args())
     docs = await services().pipeline.events.zone_documents(path, days, filters)
     return json_response({"page": path, "days": [days[0], days[-1]], "zones": merge_zones(docs)})

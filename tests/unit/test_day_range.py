@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.domain.errors import InvalidInput
-from server.web.tracking import day_range
+from server.web.aggregate_query import day_range
 
 
 @pytest.mark.parametrize(
