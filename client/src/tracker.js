@@ -503,10 +503,11 @@ function createTracker(options) {
     return typeof name === "string" && ERROR_NAMES.includes(name) ? name : "other";
   }
 
-  // The script's origin only: "inline" (the page itself, or no file), "self", the origin.
+  // The script's origin only: "inline" (the page itself), "self", the origin, or "unknown".
+  // An empty filename is the browser muting a cross-origin script's error ("Script error.",
+  // no file, no line): the error came from some other origin, not from the page.
   function scriptOrigin(filename) {
-    if (typeof filename !== "string") return "unknown";
-    if (filename === "") return "inline";
+    if (typeof filename !== "string" || filename === "") return "unknown";
     const location = win.location;
     if (!location) return "unknown";
     const URLCtor = win.URL || URL;

@@ -235,8 +235,8 @@ test("pagehide ends the watched clicks at once: outcomes with nv, in the unload 
   assert.deepEqual(calls.at(-1), { unload: true });
   const last = batches.at(-1).events;
   assert.deepEqual(last.filter((e) => e.k === "outcome").map(strip), [
-    { k: "outcome", ct: 0, a: "#blurb", x: 120, y: 340, rx: 0.2, ry: 0.25, ia: 0, nv: 650, em: 500, ek: "Error", eo: "inline" },
-    { k: "outcome", ct: 200, a: '[data-action="add-to-cart"]', x: 120, y: 340, rx: 0.2, ry: 0.25, ia: 1, nv: 450, em: 300, ek: "Error", eo: "inline" },
+    { k: "outcome", ct: 0, a: "#blurb", x: 120, y: 340, rx: 0.2, ry: 0.25, ia: 0, nv: 650, em: 500, ek: "Error", eo: "unknown" },
+    { k: "outcome", ct: 200, a: '[data-action="add-to-cart"]', x: 120, y: 340, rx: 0.2, ry: 0.25, ia: 1, nv: 450, em: 300, ek: "Error", eo: "unknown" },
   ]);
   assert.equal(mo.connected(), false);
   clock.advance(5000);
@@ -334,7 +334,7 @@ test("script origins: self, inline, unknown or the origin alone, never a path, a
     ["/client/shop.js", "self"],
     [`${ORIGIN}/product/p012?ref=mail`, "inline"], // the page's own URL: an inline script
     [`${ORIGIN}/product/p012?ref=mail#top`, "inline"],
-    ["", "inline"],
+    ["", "unknown"], // a muted cross-origin error ("Script error.") names no file
     [undefined, "unknown"],
     ["https://cdn.example.com/lib/secret-path.js?token=abc", "https://cdn.example.com"],
     ["https://CDN.Example.com:8443/a.js", "https://cdn.example.com:8443"],
