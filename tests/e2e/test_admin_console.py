@@ -21,6 +21,7 @@ import pytest
 
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
+from tests.support.admin_client import sign_in_browser
 from tests.support.live_server import running_app
 from tests.support.polling import eventually
 from tests.support.settings import CONSENT_GRANTED, build_settings, unique_name
@@ -83,11 +84,7 @@ async def admin_page(browser: Any, url: str, width: int = 1600) -> Any:
             else None
         ),
     )
-    await page.goto(url + "/admin/login")
-    await page.fill('[name="username"]', ADMIN[0])
-    await page.fill('[name="password"]', ADMIN[1])
-    await page.click('button[type="submit"]')
-    await page.wait_for_url(url + "/admin")
+    await sign_in_browser(page, url, *ADMIN)
     return page
 
 

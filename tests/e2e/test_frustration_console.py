@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER
-from tests.support.admin_client import AdminClient
+from tests.support.admin_client import AdminClient, sign_in_browser
 from tests.support.live_server import ServerProcess
 from tests.support.polling import eventually
 
@@ -30,11 +30,7 @@ async def console(browser: Any, url: str) -> Any:
     page.csp_errors = []
     page.on("console", lambda m: page.csp_errors.append(m.text)
             if m.type == "error" and "Content Security Policy" in m.text else None)  # fmt: skip
-    await page.goto(url + "/admin/login")
-    await page.fill('[name="username"]', ADMIN_USER)
-    await page.fill('[name="password"]', ADMIN_PASSWORD)
-    await page.click('button[type="submit"]')
-    await page.wait_for_url(url + "/admin")
+    await sign_in_browser(page, url, ADMIN_USER, ADMIN_PASSWORD)
     return page
 
 

@@ -19,6 +19,7 @@ import pytest
 from server.adapters.embedded_valkey import EmbeddedValkey
 from server.app import VitrineApp
 from tests.security.hostile import CASES
+from tests.support.admin_client import sign_in_browser
 from tests.support.batches import batch, page_event, page_view_id
 from tests.support.live_server import running_app, visitor_cookie
 from tests.support.polling import eventually
@@ -154,11 +155,7 @@ async def test_browser_admin_pages_show_titles_anchors_and_replays_as_text(
     me = await hostile_session(url)
     await eventually(lambda: app.services.pipeline.events.session(me["session_id"]))
     tab = await open_page(browser)
-    await tab.goto(url + "/admin/login")
-    await tab.fill('[name="username"]', ADMIN[0])
-    await tab.fill('[name="password"]', ADMIN[1])
-    await tab.click('button[type="submit"]')
-    await tab.wait_for_url(url + "/admin")
+    await sign_in_browser(tab, url, *ADMIN)
     sid = me["session_id"]
     for path in ("/admin", "/admin/sessions", f"/admin/sessions/{sid}",
                  "/admin/heatmap?page=/catalog&kind=click", "/admin/experiments",

@@ -142,3 +142,12 @@ class AdminClient:
         _, body = await self._get("/healthz")
         result: dict[str, Any] = orjson.loads(body)
         return result
+
+
+async def sign_in_browser(page: Any, base_url: str, username: str, password: str) -> None:
+    """Log a Playwright page in through the console's login form; it lands on the overview."""
+    await page.goto(base_url + "/admin/login")
+    await page.fill('[name="username"]', username)
+    await page.fill('[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(base_url + "/admin")
