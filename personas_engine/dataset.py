@@ -49,9 +49,17 @@ def snapshots(
     prefixes: int,
     min_evidence: float,
     seed: int,
+    early: int = 0,
+    early_window_s: float = 30.0,
 ) -> list[Snapshot]:
-    """Return each visit's full features plus `prefixes` random prefixes with enough evidence."""
+    """Return each visit's full features plus `prefixes` random prefixes with enough evidence.
+
+    `early` more prefixes are drawn among those ending within the visit's first
+    `early_window_s` seconds: that is when the live system has to make up its mind, and
+    uniformly drawn cuts mostly fall later in long visits.
+    """
     rng = random.Random(seed)
+    early_rng = random.Random(seed + 7)
     rows: list[Snapshot] = []
     for visit in visits:
         batches = list(visit.batches)
@@ -59,15 +67,24 @@ def snapshots(
         cuts = set(rng.sample(range(1, n), k=min(prefixes, n - 1))) if n > 1 else set()
         cuts.add(n)
         state = FeatureState()
+        soon: list[Snapshot] = []
         for i, batch in enumerate(batches, start=1):
             fold_batch(state, batch)
-            if i not in cuts:
+            is_early = early > 0 and i < n and _elapsed_s(state) <= early_window_s
+            if i not in cuts and not is_early:
                 continue
             found = evidence(state)
             if found < min_evidence and i < n:
                 continue
             features = feature_vector(state)
-            rows.append(
-                Snapshot(visit.label, features, found, features["visit_duration_s"], i == n)
-            )
+            row = Snapshot(visit.label, features, found, features["visit_duration_s"], i == n)
+            if i in cuts:
+                rows.append(row)
+            if is_early:
+                soon.append(row)
+        rows += early_rng.sample(soon, k=min(early, len(soon)))
     return rows
+
+
+def _elapsed_s(state: FeatureState) -> float:
+    return (state.last_abs - state.first_abs) / 1000 if state.first_abs >= 0 else 0.0

@@ -33,6 +33,10 @@ from personas_engine.feature_state import (
 )
 
 EVIDENCE_TIME_CAP_S: Final = 60.0
+# Touch-friendly timing evidence (a phone shows no pointer path, but it shows these early):
+PAUSE_CAP_MS: Final = 10_000  # a longer wait before a tap, or pause, counts as this long
+PAUSE_MIN_MS: Final = 1_000  # a silence between two actions this long is a pause
+FLING_GAP_MS: Final = 300  # scroll samples this close belong to one moving swipe or wheel turn
 # Events that record what the page did, not what the shopper did: what followed a click
 # (frustration facts), a zone coming into view, the server's record of an order. They say
 # nothing of how a shopper shops, and must not break a silence or end a scroll stop.
@@ -63,6 +67,7 @@ FEATURE_NAMES: Final = (
     "max_scroll_depth_mean",
     "product_scroll_depth_mean",
     "scroll_speed_px_s",
+    "fling_speed_px_s",
     "pointer_speed_px_s",
     "path_straightness",
     "idle_ratio",
@@ -78,6 +83,7 @@ FEATURE_NAMES: Final = (
     "on_sale_filters",
     "on_sale_views",
     "deal_sorted_views",
+    "category_views",
     "category_filters",
     "coupon_interactions",
     "searches",
@@ -90,6 +96,9 @@ FEATURE_NAMES: Final = (
     "checkout_reached",
     "clicks",
     "tap_gap_s",
+    "pre_tap_s",
+    "pause_s",
+    "scroll_up_share",
     "scroll_stops",
     "mean_page_dwell_s",
     "scroll_reversals",
@@ -204,6 +213,9 @@ def _fold_event(
         if quiet > IDLE_GAP_MS:
             state.add("idle_ms", quiet)
         _note_stop(state, page, quiet)
+        if quiet >= PAUSE_MIN_MS and page.last_act >= 0:  # a pause between two actions
+            state.add("pause_ms", min(quiet, PAUSE_CAP_MS))
+            state.add("pauses")
         page.last_act = max(page.last_act, t)
         page.last_kind = kind
     page.last_t = max(page.last_t, t)
@@ -271,6 +283,10 @@ def _open_catalog(state: FeatureState, page: PageState, ev: Mapping[str, Any]) -
         if ev.get("sale") != 1:
             state.add("evidence")
     page.sort = sort  # choosing it again with the control is no change
+    if ev.get("cat"):
+        # A listing narrowed to one category (a category link, or one chosen with the filter):
+        # the shopper is looking over a kind of product, whatever brought them there.
+        state.add("category_views")
 
 
 def _set_sort(state: FeatureState, page: PageState, value: str) -> None:
@@ -318,7 +334,12 @@ def _on_scroll(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: 
     y = float(ev.get("y", 0))
     if page.sct >= 0 and 0 < at.t - page.sct <= SCROLL_GAP_MS:
         state.add("scroll_px", abs(y - page.scy))
+        if y < page.scy:
+            state.add("scroll_up_px", page.scy - y)
         state.add("scroll_ms", at.t - page.sct)
+        if at.t - page.sct <= FLING_GAP_MS:  # the speed of the swipe itself, without pauses
+            state.add("fling_px", abs(y - page.scy))
+            state.add("fling_ms", at.t - page.sct)
     _follow_scroll(state, page, y - page.scy if page.sct >= 0 else 0.0)
     page.scy, page.sct = y, at.t
     depth = min(1.0, max(0.0, float(ev.get("d", 0))))
@@ -353,6 +374,9 @@ def _on_click(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _
     page.last_click = at.t
     if at.gap >= HESITATION_MS:
         state.add("hesitant_clicks")
+    # How long the shopper looked before tapping: since the page opened or the last event.
+    state.add("pre_tap_ms", min(at.gap, PAUSE_CAP_MS))
+    state.add("pre_taps")
     anchor = str(ev.get("a", ""))
     # Applying a coupon also yields a `cart` coupon event; count the field and other coupon UI.
     if "coupon" in anchor and ev.get("act") != "apply-coupon":
@@ -491,6 +515,7 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         max_scroll_depth_mean=_ratio(totals["depth_sum"], totals["depth_n"], 0.0),
         product_scroll_depth_mean=_ratio(totals["product_depth_sum"], product_views),
         scroll_speed_px_s=_ratio(c("scroll_px") * 1000, c("scroll_ms")),
+        fling_speed_px_s=_ratio(c("fling_px") * 1000, c("fling_ms")),
         pointer_speed_px_s=_ratio(c("move_px") * 1000, c("move_ms")),
         path_straightness=_ratio(totals["seg_disp"] + c("seg_disp"), seg_len),
         idle_ratio=min(
@@ -509,6 +534,9 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         pages_per_minute=c("page_views") / (max(elapsed_s, 10.0) / 60),
         visit_duration_s=elapsed_s,
         tap_gap_s=_ratio(c("click_gap_ms") / 1000, c("click_gaps")),
+        pre_tap_s=_ratio(c("pre_tap_ms") / 1000, c("pre_taps")),
+        pause_s=_ratio(c("pause_ms") / 1000, c("pauses")),
+        scroll_up_share=_ratio(c("scroll_up_px"), c("scroll_px")),
         touch_device=1.0 if touch else 0.0,
     )
     if touch:

@@ -45,6 +45,7 @@ LINEAR = frozenset(
         "hesitation_ratio",
         "checkout_reached",
         "touch_device",
+        "scroll_up_share",
     }
 )
 # These are NOT_MEASURED when the visit has no sample for them: they then pull neither way.
@@ -55,7 +56,11 @@ MAY_BE_MISSING = frozenset(
         "mean_page_dwell_s",
         "product_scroll_depth_mean",
         "scroll_speed_px_s",
+        "fling_speed_px_s",
         "tap_gap_s",
+        "pre_tap_s",
+        "pause_s",
+        "scroll_up_share",
         *HOVER_FEATURES,
     }
 )
@@ -67,6 +72,8 @@ class TrainParams:
 
     c: float = 0.5  # inverse L2 strength
     prefixes: int = 6  # random prefixes per visit, besides the whole visit
+    early_prefixes: int = 10  # more, among those ending in the visit's first early_window_s
+    early_window_s: float = 30.0
     min_prefix_evidence: float = 2.0
     validation_share: float = 0.2  # of visits, held back to fit the temperature and report
     seed: int = 0
@@ -271,12 +278,16 @@ def train(visits: Iterable[LabelledVisit], params: TrainParams | None = None) ->
         prefixes=params.prefixes,
         min_evidence=params.min_prefix_evidence,
         seed=params.seed,
+        early=params.early_prefixes,
+        early_window_s=params.early_window_s,
     )
     val_rows = snapshots(
         val_visits,
         prefixes=params.prefixes,
         min_evidence=params.min_prefix_evidence,
         seed=params.seed + 1,
+        early=params.early_prefixes,
+        early_window_s=params.early_window_s,
     )
     names = FEATURE_NAMES
     x, missing = _matrix(rows, names)

@@ -25,7 +25,7 @@ class PolicyConfig:
     confirmations: int = 2  # consecutive predictions that must agree before switching
     # A persona this sure may show with less evidence: a shopper at the checkout 3 s after
     # arriving is hurried beyond doubt, and a beacon batch still on its way must not hide it.
-    sure_evidence: float = 4.0
+    sure_evidence: float = 3.0  # measured: 4 kept sure phone visits waiting (docs/personas.md)
     sure_confidence: float = 0.97
 
     def __post_init__(self) -> None:
