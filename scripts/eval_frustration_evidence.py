@@ -99,10 +99,18 @@ class VisitTracker:
 
 
 def snapshots(
-    visits: Sequence[SimulatedVisit], *, prefixes: int, min_evidence: float, seed: int
+    visits: Sequence[SimulatedVisit],
+    *,
+    prefixes: int,
+    min_evidence: float,
+    seed: int,
+    early: int = 0,
+    early_window_s: float = 30.0,
 ) -> list[Snapshot]:
-    """personas_engine.dataset.snapshots, same random cuts, with the frustration features."""
+    """personas_engine.dataset.snapshots, same random and early cuts, with the frustration
+    features (kept in step with it: main() checks the baseline reproduces the model)."""
     rng = random.Random(seed)
+    early_rng = random.Random(seed + 7)
     rows: list[Snapshot] = []
     for visit in visits:
         batches = list(visit.batches)
@@ -110,17 +118,24 @@ def snapshots(
         cuts = set(rng.sample(range(1, n), k=min(prefixes, n - 1))) if n > 1 else set()
         cuts.add(n)
         tracker = VisitTracker()
+        soon: list[Snapshot] = []
         for i, batch in enumerate(batches, start=1):
             tracker.fold(batch)
-            if i not in cuts:
+            state = tracker.state
+            elapsed_s = (state.last_abs - state.first_abs) / 1000 if state.first_abs >= 0 else 0.0
+            is_early = early > 0 and i < n and elapsed_s <= early_window_s
+            if i not in cuts and not is_early:
                 continue
-            found = evidence(tracker.state)
+            found = evidence(state)
             if found < min_evidence and i < n:
                 continue
             features = tracker.features()
-            rows.append(
-                Snapshot(visit.label, features, found, features["visit_duration_s"], i == n)
-            )
+            row = Snapshot(visit.label, features, found, features["visit_duration_s"], i == n)
+            if i in cuts:
+                rows.append(row)
+            if is_early:
+                soon.append(row)
+        rows += early_rng.sample(soon, k=min(early, len(soon)))
     return rows
 
 
@@ -136,7 +151,8 @@ def training_rows(visits: Sequence[SimulatedVisit], params: TrainParams) -> Trai
     val_ids = set(range(0, len(visits), max(1, len(visits) // max(n_val, 1)))) if n_val else set()
     fit = [v for i, v in enumerate(visits) if i not in val_ids]
     val = [v for i, v in enumerate(visits) if i in val_ids]
-    kw = {"prefixes": params.prefixes, "min_evidence": params.min_prefix_evidence}
+    kw = {"prefixes": params.prefixes, "min_evidence": params.min_prefix_evidence,
+          "early": params.early_prefixes, "early_window_s": params.early_window_s}  # fmt: skip
     return TrainingRows(
         snapshots(fit, seed=params.seed, **kw), snapshots(val, seed=params.seed + 1, **kw)
     )
