@@ -27,6 +27,13 @@ def _add(into: dict[str, int], cells: Mapping[str, Any]) -> None:
         into[cell] = into.get(cell, 0) + int(n)
 
 
+def _add_signals(into: dict[str, int], doc: Mapping[str, Any]) -> None:
+    """Add a document's signal counts (`n`) to `into`, which holds every kind of SIGNALS."""
+    for kind, n in doc.get("n", {}).items():
+        if kind in into:
+            into[kind] += int(n)
+
+
 def merge_frustration(docs: Iterable[Mapping[str, Any]], views: int) -> dict[str, Any]:
     """One page's signals: totals, the anchors they happened on, and a layer per signal.
 
@@ -42,9 +49,7 @@ def merge_frustration(docs: Iterable[Mapping[str, Any]], views: int) -> dict[str
     origins: dict[str, int] = {}
     origin_names: dict[str, str] = {}
     for doc in docs:
-        for kind, n in doc.get("n", {}).items():
-            if kind in totals:
-                totals[kind] += int(n)
+        _add_signals(totals, doc)
         selectors.update(doc.get("anchors", {}))
         for key, counts in doc.get("a", {}).items():
             _add(by_anchor.setdefault(key, {}), counts)
@@ -114,9 +119,7 @@ def struggle_summary(
     docs = list(docs)
     totals = dict.fromkeys(SIGNALS, 0)
     for doc in docs:
-        for kind, n in doc.get("n", {}).items():
-            if kind in totals:
-                totals[kind] += int(n)
+        _add_signals(totals, doc)
     return {"totals": totals, "views": sum(views.values()),
             "pages": struggle_pages(docs, views, limit)}  # fmt: skip
 
@@ -127,10 +130,7 @@ def struggle_pages(
     """Pages by signals per page view, the ones with enough views to rank first."""
     totals: dict[str, dict[str, int]] = {}
     for doc in docs:
-        counts = totals.setdefault(str(doc.get("path", "")), dict.fromkeys(SIGNALS, 0))
-        for kind, n in doc.get("n", {}).items():
-            if kind in counts:
-                counts[kind] += int(n)
+        _add_signals(totals.setdefault(str(doc.get("path", "")), dict.fromkeys(SIGNALS, 0)), doc)
 
     def order(path: str) -> tuple[bool, float, int, str]:
         signals, seen = sum(totals[path].values()), views.get(path, 0)
