@@ -83,6 +83,13 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = REPO_ROOT / "server" / "seed" / "catalog.json"
 REDIS_POOL_SIZE = 256
+# How long one Redis reply may take before the call fails (the caller answers "unavailable"
+# and the client keeps its batch). Explicit, because redis-py's default is 5 s, and on a
+# loaded 2-core machine an event loop busy for a moment, or Valkey waiting on a slow AOF
+# fsync, can hold a reply that long. Blocking reads (flusher `block_ms`, at most
+# MAX_BLOCK_MS) stay well inside it.
+REDIS_REPLY_TIMEOUT_S = 15.0
+REDIS_CONNECT_TIMEOUT_S = 5.0
 # `python -m server worker flusher|personas|all`: which workers a process runs. "flusher"
 # also runs the checkpointer, the document writer, experiment summaries and retention.
 WORKER_ROLES = frozenset({"flusher", "personas"})
@@ -141,7 +148,9 @@ async def start_services(
     pool = aioredis.BlockingConnectionPool.from_url(
         valkey.url if valkey else settings.redis.url,
         max_connections=REDIS_POOL_SIZE,
-        timeout=10,
+        timeout=10,  # waiting for a free connection of the pool
+        socket_timeout=REDIS_REPLY_TIMEOUT_S,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         health_check_interval=30,
     )
     redis_client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool

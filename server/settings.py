@@ -97,9 +97,14 @@ class TrackingSettings(_Section):
     rate_limit_events_per_second: float = Field(1000.0, gt=0)
 
 
+# The longest blocking stream read a worker may ask for, in milliseconds.
+MAX_BLOCK_MS = 5000
+
+
 class FlusherSettings(_Section):
     enabled: bool = True
-    block_ms: int = Field(1000, ge=1)
+    # A blocking read must end well before the Redis reply timeout (bootstrap, 15 s).
+    block_ms: int = Field(1000, ge=1, le=MAX_BLOCK_MS)
     read_count: int = Field(200, ge=1)
     max_round: int = Field(4000, ge=1)  # entries per round when behind
     commit_size: int = Field(250, ge=1)  # entries per aggregate commit (one Lua call each)

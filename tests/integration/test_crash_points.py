@@ -197,7 +197,7 @@ def flusher_process(settings: Settings, log_path: Path, **env: str) -> FlusherPr
 
 
 async def run_until_drained(run: Stack, process: FlusherProcess) -> None:
-    process.start()
+    await process.start()
     try:
 
         async def drained() -> bool:
@@ -249,7 +249,7 @@ async def test_a_flusher_killed_at_each_step_leaves_what_a_run_without_crash_lea
             settings, tmp_path / "crashing.log",
             **{CRASH_AT_ENV: step, CRASH_AT_ENV + "_ONCE": str(marker)},
         )  # fmt: skip
-        doomed.start()
+        await doomed.start()
         try:
             code = await doomed.exit_code(timeout=90)
         finally:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import SettingsError, load_settings
+from server.bootstrap import REDIS_REPLY_TIMEOUT_S
+from server.settings import MAX_BLOCK_MS, SettingsError, load_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -61,3 +62,11 @@ def test_unrelated_vitrine_variables_are_not_settings(tmp_path: Path) -> None:
         environ={"VITRINE_ADMIN_USER": "root", "VITRINE_TEST_MONGODB_URI": "mongodb://x"},
     )
     assert settings.mongodb.uri == "embedded"
+
+
+def test_a_blocking_read_ends_before_the_redis_reply_timeout(tmp_path: Path) -> None:
+    """A flusher read blocking longer than a reply may take would fail every idle read."""
+    assert MAX_BLOCK_MS < REDIS_REPLY_TIMEOUT_S * 1000 / 2
+    too_long = {"VITRINE_FLUSHER__BLOCK_MS": str(MAX_BLOCK_MS + 1)}
+    with pytest.raises(SettingsError, match=r"flusher\.block_ms"):
+        load_settings(tmp_path / "none.toml", environ=too_long)
