@@ -160,6 +160,7 @@ function createTracker(options) {
   let maxDepth = 0;
   let visibleSince = null;
   let activeMs = 0;
+  let hiddenSent = false; // a `vis` hidden was recorded and the page has not been visible since
   let hover = null;
   let lastMove = null;
   let lastPointerType = null; // pointerType of the last pointerdown (for clicks that carry none)
@@ -591,25 +592,36 @@ function createTracker(options) {
     scrolls.push(null);
   }
 
-  function onVisibilityChange() {
-    const state = isVisible() ? "visible" : "hidden";
+  /** Record a `vis` event: the page's new state and how long it was active before. */
+  function recordVisibility(state) {
     const at = now();
     if (visibleSince !== null) activeMs += Math.max(0, at - visibleSince);
     visibleSince = state === "visible" ? at : null;
     const act_ms = Math.min(MAX_OFFSET_MS, Math.round(activeMs));
     activeMs = 0;
-    if (state === "hidden") {
-      drainSamples();
-      closeWatched(); // outcomes first: they leave with the unload flush
-    }
+    hiddenSent = state === "hidden";
     record("vis", { s: state, act_ms });
-    if (state === "hidden") flush({ unload: true });
   }
 
-  function onPageHide() {
+  /** The page is going away or out of sight: everything pending leaves with one `vis`. */
+  function leave() {
     drainSamples();
-    closeWatched();
+    closeWatched(); // outcomes first: they leave with the unload flush
+    if (!hiddenSent) recordVisibility("hidden");
     flush({ unload: true });
+  }
+
+  function onVisibilityChange() {
+    if (isVisible()) recordVisibility("visible");
+    else leave();
+  }
+
+  // Chromium may fire pagehide before visibilitychange when a tab closes, and the second
+  // handler's beacon may then never leave (measured: a closed phone tab's `vis` lost under
+  // load), so whichever comes first records the hide and sends the tail; the other only
+  // sends what is left.
+  function onPageHide() {
+    leave();
   }
 
   function detailOf(event) {

@@ -350,6 +350,41 @@ test("pagehide flushes buffered events, pending hover and moves with the unload 
   assert.deepEqual(kinds("move").map(({ x }) => x), [5, 9]);
 });
 
+test("a closing tab records its hide once, with the tail, whichever of pagehide and visibilitychange comes first", () => {
+  for (const order of [["pagehide", "visibilitychange"], ["visibilitychange", "pagehide"]]) {
+    const { clock, doc, win, batches, calls } = setup();
+    clock.advance(1500);
+    doc.dispatch("vitrine:cart", { detail: { op: "add", pid: "p001" } });
+    for (const type of order) {
+      if (type === "pagehide") win.dispatch("pagehide");
+      else {
+        doc.visibilityState = "hidden";
+        doc.dispatch("visibilitychange");
+      }
+    }
+    const vis = batches.flatMap((batch) => batch.events).filter((event) => event.k === "vis");
+    assert.deepEqual(vis.map(({ s, act_ms }) => [s, act_ms]), [["hidden", 1500]], order.join(" then "));
+    // The first handler's batch carries the cart event and the hide together: one beacon.
+    const first = batches.find((batch) => batch.events.some((event) => event.k === "vis"));
+    assert.deepEqual(first.events.map((event) => event.k).slice(-2), ["cart", "vis"], order.join(" then "));
+    assert.deepEqual(calls.at(-1), { unload: true });
+  }
+});
+
+test("a page hidden, shown again and closed records each change once", () => {
+  const { clock, doc, win, kinds } = setup();
+  clock.advance(1000);
+  doc.visibilityState = "hidden";
+  doc.dispatch("visibilitychange");
+  win.dispatch("pagehide"); // closed while hidden: nothing new to say
+  clock.advance(3000);
+  doc.visibilityState = "visible";
+  doc.dispatch("visibilitychange"); // restored (back-forward cache)
+  clock.advance(500);
+  win.dispatch("pagehide");
+  assert.deepEqual(kinds("vis").map(({ s, act_ms }) => [s, act_ms]), [["hidden", 1000], ["visible", 0], ["hidden", 500]]);
+});
+
 test("no exception escapes to the page: failures are counted", () => {
   const broken = h("button", { "data-action": "checkout" });
   broken.getBoundingClientRect = () => {

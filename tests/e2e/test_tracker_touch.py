@@ -155,7 +155,11 @@ async def test_a_swipe_scrolls_the_page_and_records_scrolls_but_no_move(
 
     # The finger did move (touch pointermoves reached the page) but no pointer path is kept.
     assert any(d["type"] == "pointermove" and d["pt"] == "touch" for d in dom), dom
-    assert set(kinds(events)) == {"page", "scroll", "vis"}, kinds(events)
+    # Zone views (issue 14) come on their own when a zone stays in view for 1 s, which a
+    # loaded machine's slower swipes allow: they may be there; nothing else may.
+    assert {"page", "scroll", "vis"} <= set(kinds(events)) <= {"page", "scroll", "vis", "zone"}, (
+        kinds(events)
+    )
     scrolls = [e["y"] for e in events if e["k"] == "scroll"]
     assert len(scrolls) >= 3, scrolls
     assert max(scrolls) == pytest.approx(down, abs=2), scrolls
