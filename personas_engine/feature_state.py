@@ -56,6 +56,7 @@ class PageState:
     hover: bool = True  # the page's pointer can hover (False on a touch screen)
     bare: str = ""  # its path without the query
     sort: str = ""  # the catalog sort in place: opened at, then as chosen on this page
+    deal: bool = False  # a catalog opened on the sale or at a deal sort (a listing of deals)
     last_click: int = -1  # ms since t0 of the latest click
     depth: float = 0.0
     milestones: int = 0  # depth quartiles already credited as evidence

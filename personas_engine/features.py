@@ -61,6 +61,8 @@ __all__ = [
 FEATURE_NAMES: Final = (
     "products_viewed",
     "product_views",
+    "discount_viewed_share",
+    "mean_viewed_discount",
     "distinct_categories",
     "back_and_forth",
     "mean_dwell_per_product_s",
@@ -83,6 +85,7 @@ FEATURE_NAMES: Final = (
     "on_sale_filters",
     "on_sale_views",
     "deal_sorted_views",
+    "deal_listing_s",
     "category_views",
     "category_filters",
     "coupon_interactions",
@@ -249,6 +252,10 @@ def _on_page(state: FeatureState, page: PageState, ev: Mapping[str, Any], at: _A
         pid = str(ev.get("pid") or urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
         page.pid = pid
         state.add("product_views")
+        discount = _percent(ev.get("disc"))  # the product's own badge, read by the tracker
+        if discount:
+            state.add("discounted_product_views")
+            state.add("viewed_discount_sum", discount)
         if pid in state.viewed:
             state.add("back_and_forth")
         else:
@@ -283,6 +290,7 @@ def _open_catalog(state: FeatureState, page: PageState, ev: Mapping[str, Any]) -
         if ev.get("sale") != 1:
             state.add("evidence")
     page.sort = sort  # choosing it again with the control is no change
+    page.deal = ev.get("sale") == 1 or sort in _DEAL_SORTS
     if ev.get("cat"):
         # A listing narrowed to one category (a category link, or one chosen with the filter):
         # the shopper is looking over a kind of product, whatever brought them there.
@@ -452,6 +460,7 @@ _PAGE_TOTALS: Final = (
     "seg_len",
     "product_ms",
     "product_depth_sum",
+    "deal_listing_ms",
 )
 
 
@@ -475,6 +484,8 @@ def _page_totals(page: PageState, following: PageState | None) -> dict[str, floa
         "seg_disp": disp,
         "seg_len": page.slen,
     }
+    if page.deal:
+        totals["deal_listing_ms"] = float(end - page.start)
     if page.kind == "product":
         totals["product_ms"] = float(end - page.start)
         totals["product_depth_sum"] = page.depth
@@ -511,6 +522,7 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         products_viewed=float(len(state.viewed)),
         distinct_categories=float(len(state.categories)),
         mean_dwell_per_product_s=_ratio(totals["product_ms"] / 1000, product_views),
+        deal_listing_s=totals["deal_listing_ms"] / 1000,
         mean_page_dwell_s=_ratio(totals["page_ms"] / 1000, totals["depth_n"]),
         max_scroll_depth_mean=_ratio(totals["depth_sum"], totals["depth_n"], 0.0),
         product_scroll_depth_mean=_ratio(totals["product_depth_sum"], product_views),
@@ -537,11 +549,19 @@ def feature_vector(state: FeatureState) -> dict[str, float]:
         pre_tap_s=_ratio(c("pre_tap_ms") / 1000, c("pre_taps")),
         pause_s=_ratio(c("pause_ms") / 1000, c("pauses")),
         scroll_up_share=_ratio(c("scroll_up_px"), c("scroll_px")),
+        discount_viewed_share=_ratio(c("discounted_product_views"), product_views),
+        mean_viewed_discount=_ratio(c("viewed_discount_sum"), c("discounted_product_views")),
         touch_device=1.0 if touch else 0.0,
     )
     if touch:
         features.update(dict.fromkeys(HOVER_FEATURES, NOT_MEASURED))
     return features
+
+
+def _percent(value: Any) -> int:
+    # A `page` `disc` as the validator accepts it (an int 1..100); anything else is no badge.
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 100
+    return value if valid else 0
 
 
 def _ratio(numerator: float, denominator: float, empty: float = NOT_MEASURED) -> float:

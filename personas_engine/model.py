@@ -46,6 +46,7 @@ LINEAR = frozenset(
         "checkout_reached",
         "touch_device",
         "scroll_up_share",
+        "discount_viewed_share",
     }
 )
 # These are NOT_MEASURED when the visit has no sample for them: they then pull neither way.
@@ -61,6 +62,8 @@ MAY_BE_MISSING = frozenset(
         "pre_tap_s",
         "pause_s",
         "scroll_up_share",
+        "mean_viewed_discount",
+        "discount_viewed_share",
         *HOVER_FEATURES,
     }
 )
@@ -79,9 +82,11 @@ class TrainParams:
     seed: int = 0
     data: Mapping[str, Any] = field(default_factory=dict)  # how the visits were made
 
-    def digest(self) -> str:
-        """Return a short stable hash of these parameters."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+    def digest(self, features: Sequence[str] = ()) -> str:
+        """Return a short stable hash of these parameters and the features trained on."""
+        # The features too: a model of other features is another model, and must not take
+        # (and overwrite) the version directory of the one before it.
+        text = json.dumps({**asdict(self), "features": list(features)}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -300,7 +305,7 @@ def train(visits: Iterable[LabelledVisit], params: TrainParams | None = None) ->
     clf = LogisticRegression(C=params.c, max_iter=2_000)
     clf.fit(z, y)
     order = [list(clf.classes_).index(p) for p in PERSONAS]
-    version = f"{datetime.now(UTC):%Y%m%d}-{params.digest()}"
+    version = f"{datetime.now(UTC):%Y%m%d}-{params.digest(names)}"
     model = PersonaModel(
         version=version,
         feature_names=tuple(names),

@@ -156,6 +156,25 @@ def _discount_hovers(f: Mapping[str, float], lang: str) -> Fact | None:
     return Fact("discount_hovers", n, text, (("discount_hover_s", s),))
 
 
+def _discounted_products(f: Mapping[str, float], lang: str) -> Fact | None:
+    # Product page views whose page showed the product's own discount badge (`page` `disc`).
+    share = f.get("discount_viewed_share", NOT_MEASURED)
+    mean = f.get("mean_viewed_discount", NOT_MEASURED)
+    if share <= 0 or mean < 0:
+        return None  # no product page, or none discounted: nothing to say about deals
+    if lang == "fr":
+        text = (
+            f"{_pct(share, lang)} des fiches produit ouvertes affichaient une remise "
+            f"({_num(mean, lang)} % en moyenne)"
+        )
+    else:
+        text = (
+            f"{_pct(share, lang)} of the product pages opened showed a discount "
+            f"({_num(mean, lang)}% off on average)"
+        )
+    return Fact("discount_viewed_share", share, text, (("mean_viewed_discount", mean),))
+
+
 def _first_add(f: Mapping[str, float], lang: str) -> Fact | None:
     s = f.get("time_to_first_add_s", NOT_YET_S)
     adds = f.get("add_to_cart_count", 1.0 if s < NOT_YET_S else 0.0)
@@ -233,6 +252,8 @@ _RULES: Final[dict[str, Rule]] = {
     "product_views": _products,
     "distinct_categories": _products,
     "back_and_forth": _back_and_forth,
+    "discount_viewed_share": _discounted_products,
+    "mean_viewed_discount": _discounted_products,
     "mean_dwell_per_product_s": _measured(
         "mean_dwell_per_product_s",
         Words("spent {v} s per product on average", "a passé {v} s par produit en moyenne"),
@@ -348,6 +369,17 @@ _RULES: Final[dict[str, Rule]] = {
             "opened {n} catalog page{s} sorted by lowest price or biggest discount",
             "a ouvert {n} page{s} du catalogue triée{s} par prix croissant ou par remise",
         ),
+    ),
+    # Time on catalog pages opened on the sale or at a deal sort, however they were reached.
+    "deal_listing_s": _measured(
+        "deal_listing_s",
+        Words(
+            "spent {v} s on listings of deals (on sale, or sorted by lowest price or biggest"
+            " discount)",
+            "a passé {v} s sur des listes de bonnes affaires (promotions, ou tri par prix"
+            " croissant ou par remise)",
+        ),
+        zero=False,
     ),
     "category_filters": _count(
         "category_filters",

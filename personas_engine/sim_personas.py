@@ -293,14 +293,17 @@ def bargain_deals_link(sim: VisitSim) -> None:
 
 
 def bargain_scan_deals(sim: VisitSim) -> None:
-    """Run down the grid resting on discount badges and prices."""
+    """Run down the grid resting on discount badges and prices, then back up to compare."""
     sim.goto_catalog()
     deals = [pid for pid in sim.grid if sim.by_id[pid].discount > 0][:12]
     if not deals:
         return
-    for pid in sorted(
+    scanned = sorted(
         sim.rng.sample(deals, k=min(len(deals), sim.rng.randint(2, 5))), key=sim.grid.index
-    ):
+    )
+    if len(scanned) >= 3 and sim.rng.random() < 0.5:
+        scanned.append(sim.rng.choice(scanned[:-2]))  # back up to a deal seen before
+    for pid in scanned:
         box = sim.grid_box(pid)
         percent = sim.by_id[pid].discount
         sim.hover(

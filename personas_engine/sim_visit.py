@@ -151,6 +151,8 @@ class VisitSim:
         fields = dict(extra or {})
         if pid is not None:
             fields.update(pid=pid, cat=self.by_id[pid].category)
+            if self.by_id[pid].discount > 0:  # the tracker reads the page's discount badge
+                fields["disc"] = self.by_id[pid].discount
         elif kind == "catalog":
             # The tracker reads the listing's state from the URL it was opened at.
             if self.category:

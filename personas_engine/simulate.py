@@ -22,7 +22,7 @@ from personas_engine.sim_visit import VisitSim
 from personas_engine.vocabulary import PERSONAS
 
 EPOCH_BASE = 1_760_000_000_000  # an arbitrary day; only differences matter
-SIMULATOR_VERSION = 2  # bump when behaviour changes, so model versions change with it
+SIMULATOR_VERSION = 3  # bump when behaviour changes, so model versions change with it
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 
 export const SCHEMA_VERSION = 1;
 export const EVENT_KINDS = ["page", "move", "click", "scroll", "vis", "hover", "cart", "search", "sort", "filter", "outcome", "zone"];
-export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat", "sort", "sale", "hov"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid", "pt", "ia", "nf", "z"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}, "outcome": {"required": ["ct", "a", "x", "y", "rx", "ry", "ia"], "optional": ["dm", "nv", "em", "ek", "eo"]}, "zone": {"required": ["z"], "optional": []}};
+export const EVENT_FIELDS = {"page": {"required": ["path", "title", "ref", "vw", "vh", "dh", "dev"], "optional": ["pid", "cat", "sort", "sale", "hov", "disc"]}, "move": {"required": ["x", "y"], "optional": []}, "click": {"required": ["x", "y", "a", "rx", "ry"], "optional": ["act", "pid", "pt", "ia", "nf", "z"]}, "scroll": {"required": ["y", "d"], "optional": []}, "vis": {"required": ["s", "act_ms"], "optional": []}, "hover": {"required": ["a", "tag", "ms"], "optional": ["pid"]}, "cart": {"required": ["op"], "optional": ["pid", "q"]}, "search": {"required": ["n"], "optional": []}, "sort": {"required": ["v"], "optional": []}, "filter": {"required": ["f"], "optional": ["v"]}, "outcome": {"required": ["ct", "a", "x", "y", "rx", "ry", "ia"], "optional": ["dm", "nv", "em", "ek", "eo"]}, "zone": {"required": ["z"], "optional": []}};
 export const BATCH_FIELDS = ["v", "vid", "sid", "pvid", "seq", "t0", "path", "events"];
 export const SORTS = ["price_asc", "price_desc", "discount", "popular", "newest"];
 export const HOVER_TAGS = ["price", "discount", "product", "tutorial"];
@@ -101,6 +101,7 @@ const FIELD_CHECKS = {
   sort: oneOf(SORTS),
   sale: intIn(0, 1),
   hov: intIn(0, 1),
+  disc: intIn(1, 100), // page: the discount badge of the product page's own product, in percent
   pt: oneOf(POINTER_TYPES),
   z: matches(SLUG_RE),
   ia: intIn(0, 1), // click, outcome: the target or an ancestor is interactive

@@ -725,6 +725,10 @@ function createTracker(options) {
       const cat = root ? root.getAttribute("data-category") : null;
       if (isProductId(pid)) fields.pid = pid;
       if (isCategory(cat)) fields.cat = cat;
+      // The product's own discount badge (related cards sit outside the product's root).
+      const badge = root && typeof root.querySelector === "function" ? root.querySelector("[data-discount]") : null;
+      const disc = badge ? Number(badge.getAttribute("data-discount")) : 0;
+      if (Number.isInteger(disc) && disc >= 1 && disc <= 100) fields.disc = disc;
     } else if (path === "/catalog") {
       // The listing's state as the page was opened (a Deals link, a shared sorted URL…).
       const query = new URLSearchParams((win.location && win.location.search) || "");

@@ -89,11 +89,11 @@ test("the touch-era optional fields: page sort / sale / hov, click pt", () => {
   const page = { k: "page", t: 0, path: "/catalog", title: "", ref: "", vw: 390, vh: 844, dh: 3000, dev: "mobile" };
   const click = { k: "click", t: 5, x: 1, y: 2, a: "#main", rx: 0.5, ry: 0.5 };
   assert.deepEqual(schema.POINTER_TYPES, ["mouse", "touch", "pen"]);
-  for (const fields of [{ sort: "discount" }, { sale: 1 }, { sale: 0 }, { hov: 0 }, { hov: 1 }, { sort: "price_asc", sale: 1, hov: 0, cat: "shoes" }]) {
+  for (const fields of [{ sort: "discount" }, { sale: 1 }, { sale: 0 }, { hov: 0 }, { hov: 1 }, { sort: "price_asc", sale: 1, hov: 0, cat: "shoes" }, { disc: 1 }, { disc: 100 }]) {
     assert.equal(schema.validateEvent({ ...page, ...fields }), null, JSON.stringify(fields));
   }
   for (const pt of schema.POINTER_TYPES) assert.equal(schema.validateEvent({ ...click, pt }), null, pt);
-  for (const fields of [{ sort: "cheapest" }, { sort: 1 }, { sale: 2 }, { sale: true }, { sale: "1" }, { hov: 2 }, { hov: -1 }, { hov: 0.5 }, { pt: "mouse" }]) {
+  for (const fields of [{ sort: "cheapest" }, { sort: 1 }, { sale: 2 }, { sale: true }, { sale: "1" }, { hov: 2 }, { hov: -1 }, { hov: 0.5 }, { pt: "mouse" }, { disc: 0 }, { disc: 101 }, { disc: 30.5 }, { disc: "30" }, { disc: true }]) {
     assert.equal(schema.validateEvent({ ...page, ...fields }), "invalid_event", JSON.stringify(fields));
   }
   for (const pt of ["", "finger", "Touch", 1, null]) assert.equal(schema.validateEvent({ ...click, pt }), "invalid_event", String(pt));

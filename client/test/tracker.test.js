@@ -57,6 +57,25 @@ test("a page event opens the page view, with product id, category and the referr
   assert.equal(validateBatch(batch), null);
 });
 
+test("a product page's own discount badge is the page event's disc; a related card's badge is not", () => {
+  const badge = h("span", { class: "badge badge--sale", "data-discount": "30" });
+  const onSale = h("article", { "data-product-id": "p012", "data-category": "shoes" }, h("div", {}, h("p", { class: "price" }, badge)));
+  const sale = setup({ path: "/product/p012", docOptions: { productRoot: onSale } });
+  sale.clock.advance(1000);
+  assert.equal(sale.batches[0].events[0].disc, 30);
+  assert.equal(validateBatch(sale.batches[0]), null);
+  // Full price: no badge in the product's root (related cards are outside it), so no disc.
+  const full = setup({ path: "/product/p013", docOptions: { productRoot: h("article", { "data-product-id": "p013", "data-category": "shoes" }) } });
+  full.clock.advance(1000);
+  assert.equal("disc" in full.batches[0].events[0], false);
+  for (const value of ["0", "150", "12.5", "lots"]) {
+    const odd = h("article", { "data-product-id": "p014", "data-category": "shoes" }, h("span", { "data-discount": value }));
+    const run = setup({ path: "/product/p014", docOptions: { productRoot: odd } });
+    run.clock.advance(1000);
+    assert.equal("disc" in run.batches[0].events[0], false, value);
+  }
+});
+
 test("on /catalog the batch path keeps no query and the category comes from the query", () => {
   const { clock, batches } = setup({
     path: "/catalog",

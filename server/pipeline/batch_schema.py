@@ -88,6 +88,7 @@ EVENT_FIELDS: Final[dict[str, tuple[dict[str, Check], dict[str, Check]]]] = {
             "sort": _one_of(schema.SORTS),  # the sort /catalog was opened at (URL query)
             "sale": _int_in(0, 1),  # 1: /catalog was opened with on_sale=1 (only 1 is sent)
             "hov": _int_in(0, 1),  # matchMedia("(hover: hover)"): the device can hover
+            "disc": _int_in(1, 100),  # a product page's own discount badge, in percent
         },
     ),
     "move": ({"x": _COORD, "y": _COORD}, {}),

@@ -129,6 +129,7 @@ async def test_a_tap_is_one_touch_click_on_its_anchor_with_no_hover_and_no_move(
     [page_event] = [e for e in events if e["k"] == "page"]
     assert (page_event["hov"], page_event["dev"], page_event["pid"]) == (0, "mobile", "p006")
     assert "sort" not in page_event and "sale" not in page_event
+    assert page_event["disc"] == 10  # p006's own badge: 10% off in server/seed/catalog.json
     # The first click is on the add-to-cart button, at the middle of it (locator.tap()).
     add = clicks[0]
     assert add["act"] == "add-to-cart" and add["pid"] == "p006"

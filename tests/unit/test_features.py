@@ -332,6 +332,40 @@ def test_a_landing_on_the_deals_listing_is_evidence_but_no_sort() -> None:
     )
 
 
+def test_discounted_products_are_read_from_the_product_pages_own_badge() -> None:
+    def product(n: int, pid: str, **page: Any) -> dict[str, Any]:
+        return view(n, T0 + n * 10_000, f"/product/{pid}", [], pid=pid, cat="kitchen", **page)
+
+    visit = [product(1, "p001", disc=30), product(2, "p002"), product(3, "p003", disc=15)]
+    features = features_of([*visit, product(4, "p001", disc=30)])  # a repeat view counts
+    assert features["discount_viewed_share"] == pytest.approx(3 / 4)
+    assert features["mean_viewed_discount"] == pytest.approx(25.0)
+    # No product page: "not measured", which pulls neither way; full price only: 0 and -1.
+    listing = features_of([view(1, T0, "/catalog", [], sale=1)])
+    assert listing["discount_viewed_share"] == -1 and listing["mean_viewed_discount"] == -1
+    full = features_of([product(1, "p002")])
+    assert full["discount_viewed_share"] == 0 and full["mean_viewed_discount"] == -1
+    # A disc outside 1..100 or of another type (the validator refuses it) counts as none.
+    for odd in (0, 150, "30", True, 12.5):
+        assert features_of([product(1, "p001", disc=odd)])["discount_viewed_share"] == 0
+
+
+def test_time_on_listings_of_deals_is_the_time_on_catalogs_opened_on_sale_or_at_a_deal_sort() -> (
+    None
+):
+    def catalog(n: int, at_s: int, **page: Any) -> dict[str, Any]:
+        return view(n, T0 + at_s * 1000, "/catalog", [], **page)
+
+    visit = [
+        catalog(1, 0, sale=1, sort="discount"),  # 12 s, until the next page view
+        catalog(2, 12, sort="popular"),  # 5 s of a listing that is not of deals
+        catalog(3, 17, sort="price_asc"),  # 8 s
+        view(4, T0 + 25_000, "/product/p001", [], pid="p001", disc=30),
+    ]
+    assert features_of(visit)["deal_listing_s"] == pytest.approx(20.0)
+    assert features_of([catalog(1, 0, sort="newest"), catalog(2, 9)])["deal_listing_s"] == 0
+
+
 def test_choosing_the_sort_the_page_was_opened_at_is_no_sort() -> None:
     landing = view(1, T0, "/catalog", [{"k": "sort", "t": 900, "v": "discount"}], sort="discount")
     assert features_of([landing])["discount_sorts"] == 0

@@ -204,3 +204,11 @@ def test_a_persona_beyond_doubt_shows_with_less_evidence(model: PersonaModel) ->
     assert model.predict(features, found, min_evidence=gate, sure=(found + 0.5, 0.0)).persona == (
         "unknown"
     )  # not even that little evidence
+
+
+def test_the_version_names_the_features_it_was_trained_on(model: PersonaModel) -> None:
+    # Same parameters, other features: another version, so a retrained model with a feature
+    # added never overwrites (nor is mistaken for) the version directory of the one before.
+    params = TrainParams(**model.params)
+    assert model.version.endswith("-" + params.digest(model.feature_names))
+    assert params.digest(model.feature_names) != params.digest(model.feature_names[:-1])

@@ -37,7 +37,13 @@ IDLE_GAP, MOVE_GAP, SCROLL_GAP, HESITATION = 2_000, 500, 2_000, 1_000
 REVERSAL, MAX_GAP = 150.0, 60_000
 DEAL_SORTS = ("discount", "price_asc")
 # Shown as a percentage in the text.
-RATIOS = {"idle_ratio", "hesitation_ratio", "max_scroll_depth_mean", "product_scroll_depth_mean"}
+RATIOS = {
+    "idle_ratio",
+    "hesitation_ratio",
+    "max_scroll_depth_mean",
+    "product_scroll_depth_mean",
+    "discount_viewed_share",
+}
 HOVER_BASED = {
     "price_hovers",
     "discount_hovers",
@@ -150,6 +156,11 @@ class Raw:
         v["product_views"] = float(len(products))
         v["products_viewed"] = float(len({p.pid for p in products}))
         v["back_and_forth"] = float(len(products) - len({p.pid for p in products}))
+        discounted = [int(p.head["disc"]) for p in products if p.head.get("disc")]
+        v["discount_viewed_share"] = len(discounted) / len(products) if products else NOT_MEASURED
+        v["mean_viewed_discount"] = (
+            sum(discounted) / len(discounted) if discounted else NOT_MEASURED
+        )
         v["distinct_categories"] = float(
             len({str(p.head.get("cat")) for p in products if p.head.get("cat")})
         )
@@ -242,7 +253,7 @@ class Raw:
         v.update(counts)
 
     def _pages(self, v: dict[str, float]) -> None:
-        page_ms = product_ms = idle = 0.0
+        page_ms = product_ms = deal_ms = idle = 0.0
         depths: list[float] = []
         product_depths: list[float] = []
         scroll_px = scroll_ms = 0.0
@@ -273,6 +284,8 @@ class Raw:
             if page.kind == "product":
                 product_ms += end - page.t0
                 product_depths.append(depth)
+            if page.kind == "catalog" and (head.get("sale") == 1 or head.get("sort") in DEAL_SORTS):
+                deal_ms += end - page.t0  # a listing of deals, as it was opened
             for a, b in itertools.pairwise(scrolls):
                 dt = int(b.get("t", 0)) - int(a.get("t", 0))
                 if 0 < dt <= SCROLL_GAP:
@@ -287,6 +300,7 @@ class Raw:
                 last_t = max(last_t, t)
         clicks = v["clicks"]
         v["idle_ratio"] = min(1.0, idle / page_ms) if page_ms > 0 else 0.0
+        v["deal_listing_s"] = deal_ms / 1000
         v["mean_dwell_per_product_s"] = (
             product_ms / 1000 / len(product_depths) if product_depths else NOT_MEASURED
         )
@@ -626,6 +640,27 @@ def test_a_sorted_or_on_sale_landing_is_not_the_sort_control() -> None:
     assert "sorted by discount once" in reasons
     if "deal_sorted_views" in features:
         assert not [r for r in reasons if r.startswith("sorted by price")]  # already sorted so
+
+
+def test_discounted_products_are_product_pages_that_showed_their_badge() -> None:
+    def product(n: int, pid: str, **extra: Any) -> dict[str, Any]:
+        return page_batch(
+            f"pv{n}", T0 + n * 8_000, f"/product/{pid}",
+            [head(f"/product/{pid}", touch=True, pid=pid, cat="kitchen", **extra)],
+        )  # fmt: skip
+
+    # The on-sale listing alone opened no discounted product.
+    listing = [page_batch("pv0", T0, "/catalog", [head("/catalog", touch=True, sale=1)])]
+    assert not [r for r in reasons_of(listing) if "showed a discount" in r]
+    visit = [*listing, product(1, "p001", disc=30), product(2, "p002"), product(3, "p003", disc=20)]
+    text = "67% of the product pages opened showed a discount (25% off on average)"
+    assert text in reasons_of(visit)
+    assert (
+        "67 % des fiches produit ouvertes affichaient une remise (25 % en moyenne)"
+        in reasons_of(visit, "fr")
+    )
+    # Full-price products only: nothing about deals (0% is not a reason to hunt them).
+    assert not [r for r in reasons_of([*listing, product(1, "p002")]) if "showed a" in r]
 
 
 def test_a_visit_that_began_elsewhere_did_not_land_on_a_product() -> None:

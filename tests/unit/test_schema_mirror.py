@@ -84,7 +84,7 @@ def test_the_server_accepts_the_touch_fields_the_tracker_sends() -> None:
     clean = validate_batch(_batch(page, *clicks), "visitor_12345678")
     assert clean["events"][0] == page
     assert [e["pt"] for e in clean["events"][1:]] == ["mouse", "touch", "pen"]
-    for fields in ({"sale": 0}, {"hov": 1}, {"sort": "price_asc"}):
+    for fields in ({"sale": 0}, {"hov": 1}, {"sort": "price_asc"}, {"disc": 1}, {"disc": 100}):
         validate_batch(_batch({**PAGE, **fields}), "visitor_12345678")
 
 
@@ -98,6 +98,11 @@ def test_the_server_accepts_the_touch_fields_the_tracker_sends() -> None:
         {**PAGE, "hov": 0.5},
         {**PAGE, "hov": -1},
         {**PAGE, "pt": "touch"},
+        {**PAGE, "disc": 0},
+        {**PAGE, "disc": 101},
+        {**PAGE, "disc": 30.5},
+        {**PAGE, "disc": "30"},
+        {**PAGE, "disc": True},
         {**CLICK, "pt": "finger"},
         {**CLICK, "pt": ""},
         {**CLICK, "hov": 0},

@@ -28,7 +28,7 @@ SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 KINDS: dict[str, tuple[set[str], set[str]]] = {
     "page": (
         {"path", "title", "ref", "vw", "vh", "dh", "dev"},
-        {"pid", "cat", "sort", "sale", "hov"},
+        {"pid", "cat", "sort", "sale", "hov", "disc"},
     ),
     "move": ({"x", "y"}, set()),
     "click": ({"x", "y", "a", "rx", "ry"}, {"act", "pid", "pt"}),

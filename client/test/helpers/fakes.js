@@ -58,6 +58,18 @@ export class FakeElement {
     return Object.prototype.hasOwnProperty.call(this.attributes, name) ? String(this.attributes[name]) : null;
   }
 
+  // Only "[attr]" selectors, depth first, as the tracker asks for them.
+  querySelector(selector) {
+    const attribute = /^\[([\w-]+)\]$/.exec(selector);
+    if (!attribute) return null;
+    for (const child of this.children) {
+      if (child.getAttribute(attribute[1]) !== null) return child;
+      const found = child.querySelector(selector);
+      if (found) return found;
+    }
+    return null;
+  }
+
   getBoundingClientRect() {
     const { left, top, width, height } = this.rect;
     return { left, top, width, height, right: left + width, bottom: top + height, x: left, y: top };
