@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -17,6 +18,8 @@ from personas_engine.catalog import load_catalog
 from personas_engine.features import FEATURE_NAMES
 from personas_engine.model import PersonaModel, TrainParams, train
 from personas_engine.simulate import SIMULATOR_VERSION, TRAIN_MIXTURE, Mixture, simulate_visits
+
+log = logging.getLogger(__name__)
 
 DEFAULT_VISITS = 3_600  # measured: 1800 showed phones a wrong persona first more often
 DEFAULT_SEED = 1
@@ -53,8 +56,10 @@ def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
         simulator = model.params.get("data", {}).get("simulator", SIMULATOR_VERSION)
         if model.feature_names == FEATURE_NAMES and simulator == SIMULATOR_VERSION:
             return model
+    log.info("no persona model for this code in %s: training one (about a minute)", models_dir)
     model = train_on_simulation()
     save_model(model, models_dir)
+    log.info("persona model %s trained in %.0f s", model.version, model.metrics["total_seconds"])
     return model
 
 

@@ -9,8 +9,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from server.settings import SettingsError, load_settings
+from server.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
 
 
 def _configure_logging() -> None:
@@ -21,9 +25,23 @@ def _configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
+    from hypercorn.config import Config
+
+    from server.bootstrap import STARTUP_TIMEOUT_S
+
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.backlog = settings.server.backlog
+    config.startup_timeout = STARTUP_TIMEOUT_S  # a first start may train the persona model
+    config.graceful_timeout = 3
+    config.accesslog = None
+    config.websocket_ping_interval = None
+    return config
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
     from server.app import create_app
     from server.container import Services
@@ -53,12 +71,7 @@ async def _serve(args: argparse.Namespace) -> None:
         )
 
     app = create_app(settings, on_ready=banner)
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.backlog = settings.server.backlog
-    config.graceful_timeout = 3
-    config.accesslog = None
-    config.websocket_ping_interval = None
+    config = hypercorn_config(settings, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

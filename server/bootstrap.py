@@ -70,7 +70,7 @@ from server.services.privacy import ConsentResolver
 from server.services.trends import TrendSampler, keep_seconds
 from server.settings import REPO_ROOT, Settings
 from server.workers.checkpointer import Checkpointer
-from server.workers.child import WorkerProcess
+from server.workers.child import READY_TIMEOUT_S, WorkerProcess
 from server.workers.consumer import Heartbeat, Worker, supervise
 from server.workers.document_writer import DocumentWriter
 from server.workers.flusher import GROUP as FLUSH_GROUP
@@ -90,6 +90,13 @@ REDIS_POOL_SIZE = 256
 # MAX_BLOCK_MS) stay well inside it.
 REDIS_REPLY_TIMEOUT_S = 15.0
 REDIS_CONNECT_TIMEOUT_S = 5.0
+# How long a web process may take to start before Hypercorn gives up on it. A first start
+# with no persona model for this code trains one (about a minute on two busy cores: a
+# fresh-clone test run saw two servers training at once exceed Hypercorn's default 60 s and
+# die), then waits up to READY_TIMEOUT_S for the worker process, which then serves anyway
+# and says so; the start must outlast both rather than end the server.
+MODEL_TRAINING_ALLOWANCE_S = 240.0
+STARTUP_TIMEOUT_S = MODEL_TRAINING_ALLOWANCE_S + READY_TIMEOUT_S
 # `python -m server worker flusher|personas|all`: which workers a process runs. "flusher"
 # also runs the checkpointer, the document writer, experiment summaries and retention.
 WORKER_ROLES = frozenset({"flusher", "personas"})

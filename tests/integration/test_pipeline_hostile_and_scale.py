@@ -142,11 +142,11 @@ async def chunks_landed(mongo_uri: str, database: str, count: int) -> list[dict[
 
 
 async def test_two_server_processes_and_two_flushers_land_every_event_once(
-    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
+    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str, models_dir: Path
 ) -> None:
     with mongo_wire_process(tmp_path) as mongo_uri:
         common = {
-            **shared_services_env(valkey.url, mongo_uri, unique_name),
+            **shared_services_env(valkey.url, mongo_uri, unique_name, models_dir),
             "VITRINE_TRACKING__RATE_LIMIT_BATCHES_PER_SECOND": "100000",
             "VITRINE_TRACKING__RATE_LIMIT_BURST": "100000",
         }
@@ -182,11 +182,11 @@ async def test_two_server_processes_and_two_flushers_land_every_event_once(
 
 
 async def test_flusher_runs_as_its_own_process(
-    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str
+    valkey: EmbeddedValkey, tmp_path: Path, unique_name: str, models_dir: Path
 ) -> None:
     with mongo_wire_process(tmp_path) as mongo_uri:
         env = {
-            **shared_services_env(valkey.url, mongo_uri, unique_name),
+            **shared_services_env(valkey.url, mongo_uri, unique_name, models_dir),
             "VITRINE_PATHS__VAR_DIR": str(tmp_path / "var"),
             "VITRINE_PERSONAS__ENABLED": "false",
         }

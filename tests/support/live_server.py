@@ -160,9 +160,14 @@ def mongo_wire_process(data_dir: Path) -> Iterator[str]:
         wire.wait(10)
 
 
-def shared_services_env(redis_url: str, mongo_uri: str, name: str) -> dict[str, str]:
-    """Settings for server and worker processes that share one Redis and one MongoDB."""
+def shared_services_env(
+    redis_url: str, mongo_uri: str, name: str, models_dir: Path
+) -> dict[str, str]:
+    """Settings for server and worker processes that share one Redis, one MongoDB and the
+    run's trained persona model (a process with none trains its own at start: a minute of
+    both cores each, and a first start that outlasts its startup timeout)."""
     return {
+        "VITRINE_PATHS__MODELS_DIR": str(models_dir),
         "VITRINE_MONGODB__URI": mongo_uri,
         "VITRINE_MONGODB__DATABASE": name,
         "VITRINE_REDIS__URL": redis_url,

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from server.bootstrap import REDIS_REPLY_TIMEOUT_S
+from server.__main__ import hypercorn_config
+from server.bootstrap import MODEL_TRAINING_ALLOWANCE_S, REDIS_REPLY_TIMEOUT_S
 from server.settings import MAX_BLOCK_MS, SettingsError, load_settings
+from server.workers.child import READY_TIMEOUT_S
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -70,3 +72,11 @@ def test_a_blocking_read_ends_before_the_redis_reply_timeout(tmp_path: Path) -> 
     too_long = {"VITRINE_FLUSHER__BLOCK_MS": str(MAX_BLOCK_MS + 1)}
     with pytest.raises(SettingsError, match=r"flusher\.block_ms"):
         load_settings(tmp_path / "none.toml", environ=too_long)
+
+
+def test_a_first_start_may_train_the_model_and_then_wait_for_its_workers() -> None:
+    """Hypercorn's default startup timeout (60 s) ended first starts that were training the
+    persona model, and it would end a start before the worker wait gives up and serves."""
+    config = hypercorn_config(load_settings(environ={}), "127.0.0.1", 5000)
+    assert config.startup_timeout >= MODEL_TRAINING_ALLOWANCE_S + READY_TIMEOUT_S
+    assert config.bind == ["127.0.0.1:5000"]
