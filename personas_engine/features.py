@@ -282,15 +282,15 @@ def _open_catalog(state: FeatureState, page: PageState, ev: Mapping[str, Any]) -
     # The listing's own state is evidence even when a link chose it (the Deals link lands on
     # the sale sorted by discount); it is kept apart from using the controls.
     sort = str(ev.get("sort") or "")
-    if ev.get("sale") == 1:
+    on_sale, deal_sorted = ev.get("sale") == 1, sort in _DEAL_SORTS
+    if on_sale:
         state.add("on_sale_views")
-        state.add("evidence")
-    if sort in _DEAL_SORTS:
+    if deal_sorted:
         state.add("deal_sorted_views")
-        if ev.get("sale") != 1:
-            state.add("evidence")
+    if on_sale or deal_sorted:
+        state.add("evidence")  # one listing is one piece of evidence, however it is a deal
     page.sort = sort  # choosing it again with the control is no change
-    page.deal = ev.get("sale") == 1 or sort in _DEAL_SORTS
+    page.deal = on_sale or deal_sorted
     if ev.get("cat"):
         # A listing narrowed to one category (a category link, or one chosen with the filter):
         # the shopper is looking over a kind of product, whatever brought them there.
