@@ -57,9 +57,10 @@ def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
         if model.feature_names == FEATURE_NAMES and simulator == SIMULATOR_VERSION:
             return model
     log.info("no persona model for this code in %s: training one (about a minute)", models_dir)
+    started = time.perf_counter()
     model = train_on_simulation()
     save_model(model, models_dir)
-    log.info("persona model %s trained in %.0f s", model.version, model.metrics["total_seconds"])
+    log.info("persona model %s trained in %.0f s", model.version, time.perf_counter() - started)
     return model
 
 
