@@ -56,7 +56,7 @@ def ensure_model(models_dir: Path = DEFAULT_MODELS_DIR) -> PersonaModel:
         simulator = model.params.get("data", {}).get("simulator", SIMULATOR_VERSION)
         if model.feature_names == FEATURE_NAMES and simulator == SIMULATOR_VERSION:
             return model
-    log.info("no persona model for this code in %s: training one (about a minute)", models_dir)
+    log.info("no persona model for this code in %s: training one (up to a minute)", models_dir)
     started = time.perf_counter()
     model = train_on_simulation()
     save_model(model, models_dir)

@@ -91,10 +91,10 @@ REDIS_POOL_SIZE = 256
 REDIS_REPLY_TIMEOUT_S = 15.0
 REDIS_CONNECT_TIMEOUT_S = 5.0
 # How long a web process may take to start before Hypercorn gives up on it. A first start
-# with no persona model for this code trains one (about a minute on two busy cores: a
-# fresh-clone test run saw two servers training at once exceed Hypercorn's default 60 s and
-# die), then waits up to READY_TIMEOUT_S for the worker process, which then serves anyway
-# and says so; the start must outlast both rather than end the server.
+# with no persona model for this code trains one (10 s on an idle core here, but two servers
+# training at once on a busy machine took over Hypercorn's default 60 s and died), then
+# waits up to READY_TIMEOUT_S for the worker process, which then serves anyway and says so;
+# the start must outlast both rather than end the server.
 MODEL_TRAINING_ALLOWANCE_S = 240.0
 STARTUP_TIMEOUT_S = MODEL_TRAINING_ALLOWANCE_S + READY_TIMEOUT_S
 # `python -m server worker flusher|personas|all`: which workers a process runs. "flusher"

@@ -164,8 +164,8 @@ def shared_services_env(
     redis_url: str, mongo_uri: str, name: str, models_dir: Path
 ) -> dict[str, str]:
     """Settings for server and worker processes that share one Redis, one MongoDB and the
-    run's trained persona model (a process with none trains its own at start: a minute of
-    both cores each, and a first start that outlasts its startup timeout)."""
+    run's trained persona model (a process with none trains its own when it starts: 10 s
+    alone here, but two servers training at once took over the 60 s a test waits)."""
     return {
         "VITRINE_PATHS__MODELS_DIR": str(models_dir),
         "VITRINE_MONGODB__URI": mongo_uri,
