@@ -37,7 +37,8 @@ async def admin_cookie(url: str) -> str:
 
 async def export_command(sid: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     """`python -m server export-session <sid>` in a child process (off the event loop)."""
-    command = [sys.executable, "-m", "server", "export-session", sid]
+    # "--": a session id may begin with "-" (URL-safe base64), which argparse takes for an option.
+    command = [sys.executable, "-m", "server", "export-session", "--", sid]
     return await asyncio.to_thread(
         subprocess.run, command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120
     )
@@ -155,8 +156,8 @@ async def test_replay_chunks_are_checked_stored_once_forwarded_replayed_and_expo
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     lines = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert lines == exported
-    missing = await export_command("noSuchSession01", env)
-    assert missing.returncode == 1
+    missing = await export_command("-noSuchSession1", env)  # a leading "-" is still an id
+    assert missing.returncode == 1, missing.stderr.decode()[-2000:]
 
 
 async def test_replay_chunks_have_their_own_rate_limit(make_settings: Any) -> None:
